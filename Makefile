@@ -1,0 +1,59 @@
+# The two commands of the README: `make up` deploys the default stack, `make test` checks it all.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+STACK ?= local-demo
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# The local file backend keeps state inside the project, so no account is needed.
+STATE_DIR := $(CURDIR)/.pulumi-state
+# Encrypts the secrets in local state; set your own before deploying anything you keep.
+export PULUMI_CONFIG_PASSPHRASE ?= cncfdemo-local-state
+
+# What the tests run for real (see DESIGN.md, "Seeing it without a cloud").
+TEST_APT_PACKAGES := prometheus prometheus-pushgateway wrk cloud-init shellcheck packer \
+	debootstrap systemd systemd-container iproute2 chromium nodejs fonts-dejavu-core \
+	ca-certificates
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help up destroy test lint venv deps-test bench
+
+help:
+	@echo "make up       deploy the $(STACK) stack (needs the pulumi CLI, kind and kubectl)"
+	@echo "make destroy  remove everything the $(STACK) stack made"
+	@echo "make test     install what the tests need, then run ruff and pytest"
+	@echo "make bench    print render, cost and compare timings per stack"
+
+$(VENV)/bin/activate:
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(VENV)/bin/activate
+
+up: venv
+	@command -v pulumi >/dev/null || { echo "The pulumi CLI is not installed: see https://www.pulumi.com/docs/install/ (curl -fsSL https://get.pulumi.com | sh), then run make up again." >&2; exit 1; }
+	@if [ "$(STACK)" = local-demo ]; then for tool in kind kubectl; do command -v $$tool >/dev/null || { echo "$$tool is needed for the local stack: see the README's 'Before you start'." >&2; exit 1; }; done; fi
+	$(PIP) install --quiet -e '.[local]'
+	mkdir -p $(STATE_DIR)
+	pulumi login --local "file://$(STATE_DIR)"
+	pulumi stack select --create $(STACK) --non-interactive
+	pulumi up --stack $(STACK) --yes --non-interactive --skip-preview
+
+destroy:
+	pulumi login --local "file://$(STATE_DIR)"
+	pulumi destroy --stack $(STACK) --yes --non-interactive
+
+deps-test: venv
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEST_APT_PACKAGES) >/dev/null
+	$(PIP) install --quiet -e '.[dev]'
+
+lint:
+	$(VENV)/bin/ruff check .
+
+test: deps-test lint
+	$(PYTHON) -m pytest
+
+bench: venv
+	$(PYTHON) scripts/bench.py

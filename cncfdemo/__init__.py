@@ -1,0 +1,1 @@
+"""cncfdemo's companion command: render, cost, benchmark and compare stacks."""

@@ -1,0 +1,3 @@
+from cncfdemo.cli import main
+
+main()

@@ -1,0 +1,173 @@
+"""Writes what a deployment would submit, from a recorded run, with every secret masked.
+
+    graph.json    every resource: urn, type, name, parent, dependencies, inputs
+    outputs.json  the stack outputs
+    manifests/    one Kubernetes object per file, as it would be applied
+    cloud-init/   the user-data of each node group
+    files/        other generated artifacts: every ConfigMap key, as a file
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cncfdemo.harness import RESOURCE_SIG, SIG_KEY, UNKNOWN, Resource, Run, is_secret, unwrap
+from cncfdemo.masking import Masker, marker
+
+# Where each provider's node group resource carries user-data, and how it is encoded.
+USER_DATA_FIELDS: dict[str, tuple[str, str]] = {
+    "aws:ec2/launchTemplate:LaunchTemplate": ("userData", "base64"),
+    "gcp:compute/instanceTemplate:InstanceTemplate": ("metadataStartupScript", "plain"),
+    "azure-native:compute:VirtualMachineScaleSet": ("virtualMachineProfile.osProfile.customData",
+                                                    "base64"),
+    "equinix-metal:index/device:Device": ("userData", "plain"),
+}
+
+COMPUTED = "<computed>"
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings as literal blocks, so scripts and configs stay readable."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.dump(obj, Dumper=_BlockDumper, sort_keys=False, width=100)
+
+
+def _masked_wire(value: Any) -> Any:
+    """Inputs for graph.json: secrets replaced by markers, unknowns and references readable."""
+    if is_secret(value):
+        return _mask_all(unwrap(value.get("value")))
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == RESOURCE_SIG:
+            return value.get("urn")
+        return {k: _masked_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked_wire(v) for v in value]
+    if value == UNKNOWN:
+        return COMPUTED
+    return value
+
+
+def _mask_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return marker(value)
+    if isinstance(value, dict):
+        return {k: _mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_all(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    value = unwrap(value)
+    if value == UNKNOWN:
+        return COMPUTED
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        # The wire form carries every number as a float; Kubernetes wants integers back.
+        return int(value)
+    return value
+
+
+def kubernetes_object(resource: Resource) -> dict[str, Any]:
+    return _plain(resource.inputs)
+
+
+def manifest_filename(obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    namespace = metadata.get("namespace") or "cluster"
+    return f"{namespace}.{obj['kind']}.{metadata.get('name', 'unnamed')}.yaml".lower()
+
+
+def _field(inputs: dict[str, Any], dotted: str) -> Any:
+    value: Any = inputs
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def user_data(run: Run) -> dict[str, str]:
+    """The decoded user-data of every node group resource, by resource name (secrets in clear)."""
+    found = {}
+    for resource in run.resources:
+        spec = USER_DATA_FIELDS.get(resource.type)
+        if spec is None:
+            continue
+        raw = _field(resource.plain_inputs, spec[0])
+        if not isinstance(raw, str):
+            continue
+        found[resource.name] = base64.b64decode(raw).decode() if spec[1] == "base64" else raw
+    return found
+
+
+def config_files(run: Run) -> dict[str, str]:
+    """Every ConfigMap key as `namespace/configmap/key`."""
+    files = {}
+    for resource in run.of_type("kubernetes:core/v1:ConfigMap"):
+        obj = kubernetes_object(resource)
+        metadata = obj.get("metadata") or {}
+        for key, value in (obj.get("data") or {}).items():
+            path = f"{metadata.get('namespace', 'cluster')}/{metadata['name']}/{key}"
+            files[path] = value
+    return files
+
+
+def write(run: Run, out: Path) -> Path:
+    """Write the render of `run` into `out` (replacing what a previous render left)."""
+    mask = Masker(run.secret_values)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "manifests").mkdir(parents=True)
+    (out / "cloud-init").mkdir()
+    (out / "files").mkdir()
+
+    def save(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(mask(text))
+
+    graph = [
+        {
+            "urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
+            "custom": r.custom, "provider": r.provider, "dependencies": r.dependencies,
+            "inputs": _masked_wire(r.inputs),
+        }
+        for r in run.resources
+    ]
+    save(out / "graph.json", json.dumps(graph, indent=2, sort_keys=True) + "\n")
+
+    outputs = {name: (_mask_all(value) if name in run.secret_outputs else value)
+               for name, value in run.outputs.items()}
+    save(out / "outputs.json", json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+
+    for resource in run.kubernetes_objects():
+        obj = kubernetes_object(resource)
+        save(out / "manifests" / manifest_filename(obj),
+             to_yaml(obj))
+
+    for name, text in user_data(run).items():
+        save(out / "cloud-init" / f"{name}.yaml", text)
+
+    for path, text in config_files(run).items():
+        save(out / "files" / path, text)
+
+    return out

@@ -1,0 +1,1 @@
+"""One module per provider, all exposing `create_cluster(settings) -> Cluster`."""

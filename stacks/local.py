@@ -1,0 +1,90 @@
+"""The local stack: a kind cluster this stack creates and deletes, or an existing context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.local.kind_cluster import KindCluster, KindClusterArgs
+from stacks.cluster import PUBLISHED_NODE_PORTS, Cluster, Exposure, NodeGroupSummary
+from stacks.settings import Reader, Settings
+
+REGION = "local"
+
+# kind's default StorageClass (rancher's local-path provisioner).
+STORAGE_CLASS = "standard"
+
+
+def _existing_context(settings: Settings, context: str, path: str) -> Cluster:
+    kubeconfig_path = Path(path).expanduser()
+    if not kubeconfig_path.exists():
+        raise pulumi.RunError(
+            f"cncfdemo:localKubeconfigPath: {kubeconfig_path} does not exist, so context "
+            f"{context!r} cannot be used. Set it with `pulumi config set "
+            "cncfdemo:localKubeconfigPath <file>`, or unset cncfdemo:localKubeconfigContext "
+            "to let the stack create a kind cluster."
+        )
+    kubeconfig = pulumi.Output.secret(kubeconfig_path.read_text())
+    provider = k8s.Provider(f"{settings.cluster_name}-k8s", kubeconfig=kubeconfig, context=context)
+    api_endpoint = pulumi.Output.unsecret(kubeconfig.apply(lambda text: _server_of(text, context)))
+    pulumi.log.info(f"deploying into the existing kubeconfig context {context!r}")
+    return Cluster(
+        name=settings.cluster_name,
+        provider_name="local",
+        region=REGION,
+        kubernetes_version=settings.kubernetes_version,
+        api_endpoint=api_endpoint,
+        kubeconfig=kubeconfig,
+        k8s_provider=provider,
+        node_groups=(),
+        exposure=Exposure(service_type="NodePort", node_host="localhost"),
+        storage_class=STORAGE_CLASS,
+    )
+
+
+def _server_of(kubeconfig: str, context: str | None = None) -> str:
+    config = yaml.safe_load(kubeconfig) or {}
+    context = context or config.get("current-context")
+    cluster_name = next((c["context"]["cluster"] for c in config.get("contexts", [])
+                         if c.get("name") == context), None)
+    for cluster in config.get("clusters", []):
+        if cluster.get("name") == cluster_name:
+            return cluster["cluster"]["server"]
+    return ""
+
+
+def create_cluster(settings: Settings) -> Cluster:
+    read = Reader()
+    context = read.text("localKubeconfigContext")
+    kubeconfig_path = read.text("localKubeconfigPath") or "~/.kube/config"
+    node_image = read.text("localKindNodeImage") or f"kindest/node:v{settings.kubernetes_version}"
+    read.raise_problems()
+    if context:
+        return _existing_context(settings, context, kubeconfig_path)
+
+    kind = KindCluster(settings.cluster_name, KindClusterArgs(
+        node_image=node_image,
+        masters=settings.master_count,
+        minions=settings.minion_count,
+        pod_cidr=settings.pod_cidr,
+        service_cidr=settings.service_cidr,
+        published_ports=tuple(sorted(PUBLISHED_NODE_PORTS.values())),
+    ))
+    return Cluster(
+        name=settings.cluster_name,
+        provider_name="local",
+        region=REGION,
+        kubernetes_version=settings.kubernetes_version,
+        api_endpoint=pulumi.Output.unsecret(kind.kubeconfig.apply(_server_of)),
+        kubeconfig=kind.kubeconfig,
+        k8s_provider=kind.provider,
+        node_groups=(
+            NodeGroupSummary("masters", settings.master_count, settings.master_size, REGION),
+            NodeGroupSummary("minions", settings.minion_count, settings.minion_size, REGION),
+        ),
+        exposure=Exposure(service_type="NodePort", node_host="localhost"),
+        storage_class=STORAGE_CLASS,
+    )

@@ -1,0 +1,57 @@
+"""Shared fixtures: the program run offline for a stack, and its render on disk."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cncfdemo import harness, render
+from cncfdemo.stackconfig import PROJECT_ROOT
+
+STACKS_THAT_RENDER = ("local-demo", "aws-demo")
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def program_run():
+    """`program_run(stack, **overrides)`: the program run under mocks (cached per arguments).
+
+    Overrides are config keys without the namespace (`masterCount=3`); `None` unsets a key.
+    """
+    cache: dict[tuple, harness.Run] = {}
+
+    def run(stack: str, **overrides) -> harness.Run:
+        key = (stack, tuple(sorted(overrides.items())))
+        if key not in cache:
+            full = {(k if ":" in k else f"cncfdemo:{k}"): v for k, v in overrides.items()}
+            cache[key] = harness.run_program(stack, overrides=full)
+        return cache[key]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def rendered(program_run, tmp_path_factory):
+    """`rendered(stack)`: the folder `cncfdemo render` writes for that stack (cached)."""
+    cache: dict[str, Path] = {}
+
+    def write(stack: str) -> Path:
+        if stack not in cache:
+            cache[stack] = render.write(program_run(stack), tmp_path_factory.mktemp(stack))
+        return cache[stack]
+
+    return write
+
+
+def require_tool(name: str) -> str:
+    """The path of a real tool the test needs; `make test` installs them all."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; `make test` installs it (see Makefile)")
+    return path
