@@ -32,6 +32,11 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 class ProgramError(Exception):
     """The program stopped before completing: a config error or a resource error."""
 
+    def __init__(self, message: str, registered: list[Resource]) -> None:
+        super().__init__(message)
+        # What the program had registered before it stopped (the stack itself excluded).
+        self.registered = registered
+
 
 @dataclass
 class Resource:
@@ -177,7 +182,8 @@ def run_program(
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
     except pulumi.RunError as err:
-        raise ProgramError(str(err)) from err
+        registered = [r for r in monitor.recorded if r.type != "pulumi:pulumi:Stack"]
+        raise ProgramError(str(err), registered) from err
     finally:
         runtime_settings.SETTINGS.rpc_manager.clear()
         runtime_settings.SETTINGS.outputs.clear()

@@ -93,6 +93,12 @@ _CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600}
 
 
+def duration_seconds(text: str) -> int | None:
+    """Seconds in a duration like 90s, 5m or 1h; None when it is not one."""
+    match = _DURATION.match(text)
+    return int(match.group(1)) * _SECONDS[match.group(2)] if match else None
+
+
 class SettingsError(pulumi.RunError):
     """A configuration value that cannot be used; the message names the key and the fix."""
 
@@ -131,9 +137,9 @@ class Settings:
 
     @property
     def benchmark_seconds(self) -> int:
-        match = _DURATION.match(self.benchmark_duration)
-        assert match, "validated in load()"
-        return int(match.group(1)) * _SECONDS[match.group(2)]
+        seconds = duration_seconds(self.benchmark_duration)
+        assert seconds is not None, "validated in load()"
+        return seconds
 
     @property
     def api_open_to_world(self) -> bool:
@@ -162,6 +168,10 @@ class Reader:
     def fail(self, key: str, what: str, example: str | None = None) -> None:
         self.problems.append(_problem(key, what, example))
 
+    def failed(self, *keys: str) -> bool:
+        """Whether any of these keys already has a problem (so a cross-check stays quiet)."""
+        return any(p.startswith(f"cncfdemo:{k}:") for p in self.problems for k in keys)
+
     def text(self, key: str) -> str | None:
         raw = self.config.get(key)
         if raw is None or raw.strip() == "":
@@ -177,14 +187,19 @@ class Reader:
         return value
 
     def integer(self, key: str, low: int, high: int) -> int:
+        """The value, or `low` after recording a problem (so later checks stay quiet)."""
         raw = self.text(key)
+        if raw is None:
+            self.fail(key, "is required and not set.")
+            return low
         try:
-            value = int(raw) if raw is not None else low
+            value = int(raw)
         except ValueError:
             self.fail(key, f"must be a whole number, not {raw!r}.")
             return low
         if not low <= value <= high:
             self.fail(key, f"must be between {low} and {high}, not {value}.")
+            return low
         return value
 
     def boolean(self, key: str) -> bool:
@@ -255,7 +270,7 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
                   f"{supported}).")
 
     master_count = read.integer("masterCount", 1, MAX_MASTERS)
-    if master_count % 2 == 0:
+    if master_count % 2 == 0:  # out-of-range values come back as 1, which is odd
         read.fail("masterCount", f"{master_count} masters cannot keep etcd quorum through a "
                   "failure any better than one fewer; use an odd number.", str(master_count - 1))
     minion_count = read.integer("minionCount", 1, MAX_MINIONS)
@@ -287,16 +302,16 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     mongo_members = read.integer("mongoMembers", 1, 7)
     countly_min = read.integer("countlyMinReplicas", 1, 100)
     countly_max = read.integer("countlyMaxReplicas", 1, 200)
-    if countly_max < countly_min:
+    if countly_max < countly_min and not read.failed("countlyMinReplicas", "countlyMaxReplicas"):
         read.fail("countlyMaxReplicas", f"{countly_max} is below cncfdemo:countlyMinReplicas "
                   f"({countly_min}).", str(countly_min))
 
     duration = read.required_text("benchmarkDuration")
-    if not _DURATION.match(duration):
+    if duration_seconds(duration) is None:
         read.fail("benchmarkDuration", f"{duration!r} is not a duration like 90s, 5m or 1h.")
     connections = read.integer("benchmarkConnections", 1, 10_000)
     threads = read.integer("benchmarkThreads", 1, 256)
-    if threads > connections:
+    if threads > connections and not read.failed("benchmarkThreads", "benchmarkConnections"):
         read.fail("benchmarkThreads", f"{threads} threads need at least as many connections "
                   f"(cncfdemo:benchmarkConnections is {connections}).", str(connections))
     on_up = read.boolean("benchmarkOnUp")

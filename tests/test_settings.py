@@ -1,0 +1,133 @@
+"""Every bad setting stops the program before any resource, with a message naming the key."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from cncfdemo import harness
+from stacks import settings
+
+# (case id, overrides without namespace, the key the message must name)
+BAD_SETTINGS = [
+    ("unknown provider", {"provider": "openstack"}, "provider"),
+    ("no master", {"masterCount": "0"}, "masterCount"),
+    ("absurd masters", {"masterCount": "101"}, "masterCount"),
+    ("even masters", {"masterCount": "2"}, "masterCount"),
+    ("masters not a number", {"masterCount": "three"}, "masterCount"),
+    ("no minion", {"minionCount": "0"}, "minionCount"),
+    ("absurd minions", {"minionCount": "5000"}, "minionCount"),
+    ("malformed node cidr", {"nodeCidr": "10.0.0.0/33"}, "nodeCidr"),
+    ("node cidr not a cidr", {"nodeCidr": "banana"}, "nodeCidr"),
+    ("node cidr host bits", {"nodeCidr": "10.0.0.1/16"}, "nodeCidr"),
+    ("node cidr too small", {"nodeCidr": "10.0.0.0/26"}, "nodeCidr"),
+    ("pod range overlaps nodes", {"podCidr": "10.0.128.0/17"}, "podCidr"),
+    ("service range overlaps pods", {"serviceCidr": "192.168.16.0/20"}, "serviceCidr"),
+    ("service range too small", {"serviceCidr": "10.96.0.0/28"}, "serviceCidr"),
+    ("empty api allow-list", {"apiAllowedCidrs": []}, "apiAllowedCidrs"),
+    ("unset api allow-list", {"apiAllowedCidrs": None}, "apiAllowedCidrs"),
+    ("malformed api cidr", {"apiAllowedCidrs": ["300.1.1.1/32"]}, "apiAllowedCidrs"),
+    ("version without patch", {"kubernetesVersion": "1.35"}, "kubernetesVersion"),
+    ("version with v", {"kubernetesVersion": "v1.35.3"}, "kubernetesVersion"),
+    ("unsupported version", {"kubernetesVersion": "1.24.17"}, "kubernetesVersion"),
+    ("future version", {"kubernetesVersion": "1.40.0"}, "kubernetesVersion"),
+    ("duration in words", {"benchmarkDuration": "5 minutes"}, "benchmarkDuration"),
+    ("zero duration", {"benchmarkDuration": "0s"}, "benchmarkDuration"),
+    ("negative duration", {"benchmarkDuration": "-5m"}, "benchmarkDuration"),
+    ("zero shards", {"mongoShards": "0"}, "mongoShards"),
+    ("negative shards", {"mongoShards": "-1"}, "mongoShards"),
+    ("zero members", {"mongoMembers": "0"}, "mongoMembers"),
+    ("zero countly replicas", {"countlyMinReplicas": "0"}, "countlyMinReplicas"),
+    ("max below min", {"countlyMinReplicas": "4", "countlyMaxReplicas": "2"},
+     "countlyMaxReplicas"),
+    ("zero connections", {"benchmarkConnections": "0"}, "benchmarkConnections"),
+    ("zero threads", {"benchmarkThreads": "0"}, "benchmarkThreads"),
+    ("more threads than connections", {"benchmarkThreads": "8", "benchmarkConnections": "4"},
+     "benchmarkThreads"),
+    ("not a boolean", {"benchmarkOnUp": "maybe"}, "benchmarkOnUp"),
+    ("cluster name not a dns label", {"clusterName": "Bad_Name"}, "clusterName"),
+    ("machine type unset", {"minionSize": None}, "minionSize"),
+    ("retention malformed", {"prometheusRetention": "a week"}, "prometheusRetention"),
+    ("boinc url malformed", {"boincProjectUrl": "ftp:/x"}, "boincProjectUrl"),
+]
+
+
+def _run_expecting_error(stack: str, overrides: dict) -> harness.ProgramError:
+    full = {f"cncfdemo:{k}": v for k, v in overrides.items()}
+    with pytest.raises(harness.ProgramError) as caught:
+        harness.run_program(stack, overrides=full)
+    return caught.value
+
+
+@pytest.mark.parametrize(("case", "overrides", "key"), BAD_SETTINGS,
+                         ids=[case for case, _, _ in BAD_SETTINGS])
+@pytest.mark.parametrize("stack", ["local-demo", "aws-demo"])
+def test_bad_setting_stops_before_any_resource(stack, case, overrides, key):
+    error = _run_expecting_error(stack, overrides)
+    message = str(error)
+    assert f"cncfdemo:{key}:" in message, message
+    assert f"pulumi config set cncfdemo:{key}" in message, message
+    # one paragraph per problem, and this case makes exactly one problem
+    assert "\n\n" not in message.strip(), message
+    assert error.registered == [], [r.urn for r in error.registered]
+
+
+def test_several_problems_are_reported_together():
+    error = _run_expecting_error("local-demo", {"masterCount": "2", "mongoShards": "0"})
+    paragraphs = str(error).split("\n\n")
+    assert [p.split(":")[1] for p in paragraphs] == ["masterCount", "mongoShards"]
+
+
+def test_api_open_to_the_world_warns_but_deploys(program_run):
+    run = program_run("local-demo", apiAllowedCidrs='["0.0.0.0/0"]')
+    assert any("cncfdemo:apiAllowedCidrs" in w and "whole Internet" in w for w in run.warnings)
+    assert run.resources
+
+
+def test_narrow_api_allow_list_does_not_warn(program_run):
+    run = program_run("local-demo")
+    assert not any("apiAllowedCidrs" in w for w in run.warnings)
+
+
+@pytest.mark.parametrize(("duration", "seconds"),
+                         [("90s", 90), ("5m", 300), ("1h", 3600), ("5 m", None), ("0s", None),
+                          ("5", None), ("1d", None)])
+def test_duration_seconds(duration, seconds):
+    assert settings.duration_seconds(duration) == seconds
+
+
+def test_valid_duration_deploys(program_run):
+    run = program_run("local-demo", benchmarkDuration="90s")
+    assert run.outputs["clusterName"] == "local-demo"
+
+
+@pytest.mark.parametrize("stack", ["azure-demo", "gcp-demo", "equinix-demo"])
+def test_providers_not_built_say_so(stack):
+    error = _run_expecting_error(stack, {})
+    assert "not built yet" in str(error)
+    assert "cncfdemo:provider" in str(error)
+
+
+def test_pulumi_yaml_describes_every_key_with_its_default(project_root):
+    project = yaml.safe_load((project_root / "Pulumi.yaml").read_text())
+    declared = project["config"]
+    keys = {k.name: k for group in (settings.SETTINGS, *settings.PROVIDER_SETTINGS.values())
+            for k in group}
+    assert set(declared) == set(keys)
+    for name, key in keys.items():
+        spec = declared[name]
+        assert key.example in spec["description"], name
+        if key.default is None:
+            assert "default" not in spec, name
+        else:
+            assert str(spec["default"]).lower() == str(key.default).lower(), name
+
+
+def test_readme_config_table_lists_every_key(project_root):
+    readme = (project_root / "README.md").read_text()
+    keys = [k.name for group in (settings.SETTINGS, *settings.PROVIDER_SETTINGS.values())
+            for k in group]
+    missing = [k for k in keys if not re.search(rf"^\| `{k}` \|", readme, re.MULTILINE)]
+    assert missing == []
