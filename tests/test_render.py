@@ -1,0 +1,123 @@
+"""`cncfdemo render`: the files it writes, its errors, and that no secret leaves in clear."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import STACKS_THAT_RENDER
+
+from cncfdemo.masking import Masker, marker
+
+OUTPUT_NAMES = {
+    "clusterName", "provider", "region", "kubernetesVersion", "apiEndpoint", "kubeconfig",
+    "nodeGroups", "countlyUrl", "grafanaUrl", "prometheusUrl", "pushgatewayUrl", "benchmark",
+}
+
+
+def cncfdemo(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cncfdemo", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def all_text(folder: Path) -> dict[Path, str]:
+    return {p: p.read_text() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_render_command_writes_the_design_layout(tmp_path):
+    out = tmp_path / "render"
+    result = cncfdemo("render", "--stack", "local-demo", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "local-demo:" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cloud-init", "files", "graph.json", "manifests", "outputs.json"]
+    graph = json.loads((out / "graph.json").read_text())
+    assert graph and all(set(r) >= {"urn", "type", "name", "parent", "dependencies", "inputs"}
+                         for r in graph)
+    assert any(r["type"] == "cncfdemo:local:KindCluster" for r in graph)
+    assert list((out / "manifests").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("stack", STACKS_THAT_RENDER)
+def test_every_stack_exports_the_same_output_names(program_run, stack):
+    run = program_run(stack)
+    assert set(run.outputs) == OUTPUT_NAMES
+    assert "kubeconfig" in run.secret_outputs
+    assert run.outputs["provider"] == stack.removesuffix("-demo")
+    assert {g["role"] for g in run.outputs["nodeGroups"]} == {"masters", "minions"}
+    assert all(set(g) >= {"role", "count", "machineType"} for g in run.outputs["nodeGroups"])
+
+
+@pytest.mark.parametrize("stack", STACKS_THAT_RENDER)
+def test_no_secret_is_written_in_clear(program_run, rendered, stack):
+    run = program_run(stack)
+    assert run.secret_values, "the program made no secrets at all?"
+    mask = Masker(run.secret_values)
+    leaks = {str(path): mask.leaks(text) for path, text in all_text(rendered(stack)).items()}
+    assert {path: found for path, found in leaks.items() if found} == {}
+
+
+def test_kubeconfig_output_is_masked_with_its_shape(program_run, rendered):
+    run = program_run("local-demo")
+    outputs = json.loads((rendered("local-demo") / "outputs.json").read_text())
+    assert outputs["kubeconfig"] == marker(run.outputs["kubeconfig"])
+    assert len(outputs["kubeconfig"]) == len(run.outputs["kubeconfig"])
+
+
+def _project_copy(tmp_path: Path, project_root: Path, stack_file: str) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(project_root / "Pulumi.yaml", project)
+    shutil.copy(project_root / "__main__.py", project)
+    (project / "Pulumi.test-demo.yaml").write_text(stack_file)
+    return project
+
+
+def test_encrypted_config_values_are_secrets(tmp_path, project_root):
+    project = _project_copy(tmp_path, project_root, (
+        "config:\n"
+        "  cncfdemo:provider: local\n"
+        "  cncfdemo:masterSize: kind-node\n"
+        "  cncfdemo:minionSize: kind-node\n"
+        "  cncfdemo:apiAllowedCidrs: [127.0.0.1/32]\n"
+        "  cncfdemo:boincAccountKey:\n"
+        "    secure: v1:c2VjcmV0LWJ1dC1lbmNyeXB0ZWQ=:AAAAAAAAAAAA\n"
+    ))
+    out = tmp_path / "out"
+    result = cncfdemo("--project-dir", str(project), "render", "--stack", "test-demo",
+                      "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    for path, text in all_text(out).items():
+        assert "encrypted-config-value" not in text, path
+        assert "c2VjcmV0LWJ1dC1lbmNyeXB0ZWQ" not in text, path
+
+
+def test_unknown_stack_is_a_clear_error(tmp_path):
+    result = cncfdemo("render", "--stack", "nope-demo", "--out", str(tmp_path / "x"))
+    assert result.returncode != 0
+    assert "no stack 'nope-demo'" in result.stderr
+    assert "local-demo" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_config_error_is_a_clear_error_without_output(tmp_path, project_root):
+    project = _project_copy(tmp_path, project_root, (
+        "config:\n"
+        "  cncfdemo:provider: local\n"
+        "  cncfdemo:masterSize: kind-node\n"
+        "  cncfdemo:minionSize: kind-node\n"
+        "  cncfdemo:masterCount: 2\n"
+        "  cncfdemo:apiAllowedCidrs: [127.0.0.1/32]\n"
+    ))
+    out = tmp_path / "out"
+    result = cncfdemo("--project-dir", str(project), "render", "--stack", "test-demo",
+                      "--out", str(out))
+    assert result.returncode != 0
+    assert "cncfdemo:masterCount" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
