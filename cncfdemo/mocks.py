@@ -61,9 +61,11 @@ def _random_bytes(name: str, inputs: dict) -> State:
 def _private_key(name: str, inputs: dict) -> State:
     algorithm = inputs.get("algorithm", "RSA")
     if algorithm == "RSA":
-        key = rsa.generate_private_key(public_exponent=65537, key_size=int(inputs.get("rsaBits", 2048)))
+        bits = int(inputs.get("rsaBits", 2048))
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     elif algorithm == "ECDSA":
-        curves = {"P224": ec.SECP224R1(), "P256": ec.SECP256R1(), "P384": ec.SECP384R1(), "P521": ec.SECP521R1()}
+        curves = {"P224": ec.SECP224R1(), "P256": ec.SECP256R1(), "P384": ec.SECP384R1(),
+                  "P521": ec.SECP521R1()}
         key = ec.generate_private_key(curves[inputs.get("ecdsaCurve", "P224")])
     else:
         key = ed25519.Ed25519PrivateKey.generate()
@@ -135,20 +137,23 @@ def _sign(inputs: dict, subject: x509.Name, public_key, issuer: x509.Name, signi
 def _self_signed_cert(name: str, inputs: dict) -> State:
     key = _load_key(inputs["privateKeyPem"])
     subject = _subject(inputs)
-    return _sign(inputs, subject, key.public_key(), subject, key, bool(inputs.get("isCaCertificate")))
+    is_ca = bool(inputs.get("isCaCertificate"))
+    return _sign(inputs, subject, key.public_key(), subject, key, is_ca)
 
 
 def _cert_request(name: str, inputs: dict) -> State:
     key = _load_key(inputs["privateKeyPem"])
     algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    csr = x509.CertificateSigningRequestBuilder().subject_name(_subject(inputs)).sign(key, algorithm)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(_subject(inputs))
+    csr = builder.sign(key, algorithm)
     return {"certRequestPem": csr.public_bytes(serialization.Encoding.PEM).decode()}
 
 
 def _locally_signed_cert(name: str, inputs: dict) -> State:
     csr = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
     ca = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
-    return _sign(inputs, csr.subject, csr.public_key(), ca.subject, _load_key(inputs["caPrivateKeyPem"]),
+    ca_key = _load_key(inputs["caPrivateKeyPem"])
+    return _sign(inputs, csr.subject, csr.public_key(), ca.subject, ca_key,
                  bool(inputs.get("isCaCertificate")))
 
 
