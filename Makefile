@@ -14,7 +14,7 @@ export PULUMI_CONFIG_PASSPHRASE ?= cncfdemo-local-state
 # What the tests run for real (see DESIGN.md, "Seeing it without a cloud").
 TEST_APT_PACKAGES := prometheus prometheus-pushgateway wrk cloud-init shellcheck packer \
 	debootstrap systemd systemd-container iproute2 chromium nodejs fonts-dejavu-core \
-	ca-certificates
+	ca-certificates curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help up destroy test lint venv deps-test bench
@@ -36,12 +36,12 @@ up: venv
 	@if [ "$(STACK)" = local-demo ]; then for tool in kind kubectl; do command -v $$tool >/dev/null || { echo "$$tool is needed for the local stack: see the README's 'Before you start'." >&2; exit 1; }; done; fi
 	$(PIP) install --quiet -e '.[local]'
 	mkdir -p $(STATE_DIR)
-	pulumi login --local "file://$(STATE_DIR)"
+	pulumi login "file://$(STATE_DIR)"
 	pulumi stack select --create $(STACK) --non-interactive
 	pulumi up --stack $(STACK) --yes --non-interactive --skip-preview
 
 destroy:
-	pulumi login --local "file://$(STATE_DIR)"
+	pulumi login "file://$(STATE_DIR)"
 	pulumi destroy --stack $(STACK) --yes --non-interactive
 
 deps-test: venv
