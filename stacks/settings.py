@@ -82,6 +82,15 @@ PROVIDER_SETTINGS: dict[str, tuple[Key, ...]] = {
         Key("localKindNodeImage", None, "kind node image (default: kindest/node at the stack's "
             "kubernetesVersion).", "kindest/node:v1.35.3"),
     ),
+    "aws": (
+        Key("awsSshAllowedCidrs", None, "CIDRs allowed to reach the nodes on SSH port 22; "
+            "unset means no SSH at all.", '["203.0.113.7/32"]'),
+        Key("awsSshKeyName", None, "EC2 key pair installed on the nodes (only useful with "
+            "awsSshAllowedCidrs).", "my-key"),
+        Key("awsPublicZone", None, "Public Route53 zone in which Countly gets the name "
+            "countly.<cluster>.<zone>.", "demo.example.com"),
+        Key("awsRootVolumeGb", 30, "Root volume of every node in GiB (gp3, encrypted).", "50"),
+    ),
 }
 
 KEYS = {key.name: key for key in SETTINGS}
