@@ -1,0 +1,1 @@
+"""Code that runs in AWS Lambda, packaged apart from the Pulumi program."""

@@ -1,0 +1,1 @@
+"""The DNS function: see handler.py. Lambda loads `handler.handler` from this folder."""
