@@ -49,5 +49,35 @@ def render(project_dir: Path, stack: str, out: Path) -> None:
     click.echo(f"{stack}: {len(run.resources)} resources, {manifests} manifests -> {out}")
 
 
+
+@main.command()
+@click.option("--stack", required=True, help="Stack name, as in Pulumi.<stack>.yaml.")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+@click.option("--refresh-prices", is_flag=True,
+              help="Read current prices from the provider's public price list (AWS offer "
+                   "files, Azure Retail Prices API) instead of the repository's copies.")
+@click.pass_obj
+def cost(project_dir: Path, stack: str, as_json: bool, refresh_prices: bool) -> None:
+    """Estimate what STACK costs per hour and per month, from its resource graph."""
+    import json
+
+    from cncfdemo import cost as cost_module
+    from cncfdemo import harness
+    from cncfdemo.pricing import PricingError
+
+    refresh = None
+    if refresh_prices:
+        from cncfdemo.pricing.refresh import refresh
+    try:
+        estimate = cost_module.estimate_stack(stack, project_dir, refresh=refresh)
+    except (stackconfig.UnknownStackError, PricingError) as err:
+        raise click.ClickException(str(err)) from err
+    except harness.ProgramError as err:
+        raise click.ClickException(f"stack {stack!r} cannot be rendered:\n\n{err}") from err
+    if as_json:
+        click.echo(json.dumps(estimate.as_dict(), indent=2))
+    else:
+        click.echo(cost_module.format_text(estimate), nl=False)
+
 if __name__ == "__main__":
     sys.exit(main())
