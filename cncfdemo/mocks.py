@@ -235,6 +235,22 @@ INVOKES: dict[str, Callable[[dict], dict]] = {
 }
 
 
+# The wire form's secret wrapper (pulumi/sdk rpc.py): a secret input, such as a CA key handed to
+# a certificate, reaches the mock as {SIG: SECRET, "value": ...}.
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _without_secret_wrappers(value):
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return _without_secret_wrappers(value.get("value"))
+        return {k: _without_secret_wrappers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secret_wrappers(v) for v in value]
+    return value
+
+
 class DemoMocks(pulumi.runtime.Mocks):
     """Mocks for the whole program; records every secret value it hands out."""
 
@@ -251,7 +267,7 @@ class DemoMocks(pulumi.runtime.Mocks):
             state = dict(inputs)
         compute = RESOURCE_OUTPUTS.get(args.typ)
         if compute is not None:
-            state.update(compute(args.name, inputs))
+            state.update(compute(args.name, _without_secret_wrappers(inputs)))
         for key in SECRET_OUTPUTS.get(args.typ, ()):
             if isinstance(state.get(key), str):
                 self.secret_values.add(state[key])
