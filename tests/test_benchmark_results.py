@@ -1,0 +1,233 @@
+"""Benchmark results for real: wrk runs the workloads' Lua hook against a loopback server, the
+hook pushes to a real Pushgateway, a real Prometheus scrapes it, and `cncfdemo`'s Prometheus
+reader must return exactly what wrk reported (its own report, and the hook's result line)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import require_tool
+
+from cncfdemo import benchmark_results
+from cncfdemo.benchmark_results import BenchmarkFile, ResultsError
+from cncfdemo.stackconfig import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+HOOK = PROJECT_ROOT / "components" / "workloads" / "files" / "benchmark" / "countly.lua"
+APP_KEY = "cncfdemo-test-app-key"
+# one answer in seven is an error, so the run has errors to count
+ERROR_EVERY = 7
+START_SECONDS = 30
+SCRAPE_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def eventually(check, what: str, seconds: float):
+    deadline = time.monotonic() + seconds
+    problem: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+            if found:
+                return found
+        except OSError as err:
+            problem = err
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not happen within {seconds}s ({problem})")
+
+
+class _WriteApi(BaseHTTPRequestHandler):
+    """Answers like Countly's write API; every ERROR_EVERY-th answer is a 500."""
+
+    protocol_version = "HTTP/1.1"
+    served = 0
+    lock = threading.Lock()
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - the handler's method name
+        with self.lock:
+            type(self).served += 1
+            failing = self.served % ERROR_EVERY == 0
+        ok = urllib.parse.urlsplit(self.path).path == "/i" and not failing
+        body = b'{"result":"Success"}' if ok else b'{"result":"Error"}'
+        self.send_response(200 if ok else 500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def write_api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _WriteApi)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _ready(url: str) -> bool:
+    with urllib.request.urlopen(url + "/-/ready", timeout=2) as answer:
+        return answer.status == 200
+
+
+def _serve(argv: list[str], url: str, log: Path) -> Iterator[str]:
+    with log.open("w") as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            def up() -> bool:
+                if process.poll() is not None:
+                    pytest.fail(f"{argv[0]} exited: {log.read_text()[-2000:]}")
+                return _ready(url)
+            eventually(up, f"{argv[0]} answering", START_SECONDS)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def pushgateway(tmp_path) -> Iterator[str]:
+    port = free_port()
+    yield from _serve([require_tool("prometheus-pushgateway"),
+                       f"--web.listen-address=127.0.0.1:{port}"],
+                      f"http://127.0.0.1:{port}", tmp_path / "pushgateway.log")
+
+
+@pytest.fixture
+def prometheus(tmp_path, pushgateway) -> Iterator[str]:
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "pushgateway", "honor_labels": True, "static_configs": [
+            {"targets": [urllib.parse.urlsplit(pushgateway).netloc]}]}],
+    }))
+    yield from _serve([require_tool("prometheus"), f"--config.file={config}",
+                       f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                       f"--web.listen-address=127.0.0.1:{port}"],
+                      f"http://127.0.0.1:{port}", tmp_path / "prometheus.log")
+
+
+# what wrk printed ----------------------------------------------------------------------------
+
+# wrk's "Thread Stats" latency line: average, deviation, max, share within one deviation
+THREAD_LATENCY = re.compile(r"^[ \t]+Latency[ \t]+\S+[ \t]+\S+[ \t]+(\S+)[ \t]+[\d.]+%$", re.M)
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _seconds(text: str) -> tuple[float, float]:
+    """A wrk time (`1.23ms`) in seconds, and half its last printed digit (the rounding)."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    assert match, text
+    unit = _UNITS[match.group(2)]
+    return float(match.group(1)) * unit, 0.005 * unit
+
+
+def wrk_report(stdout: str) -> dict:
+    report = {
+        "requests": int(re.search(r"^\s+(\d+) requests in ", stdout, re.M).group(1)),
+        "per_second": float(re.search(r"^Requests/sec:\s+([\d.]+)", stdout, re.M).group(1)),
+        "latency": {q: _seconds(re.search(rf"^\s+{p}%\s+(\S+)", stdout, re.M).group(1))
+                    for q, p in (("0.5", 50), ("0.9", 90), ("0.99", 99))},
+        "max": _seconds(THREAD_LATENCY.search(stdout).group(1)),
+    }
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", stdout)
+    report["errors"] = int(non_2xx.group(1)) if non_2xx else 0
+    hook_line = re.search(r"^cncfdemo-benchmark-result (.*)$", stdout, re.M)
+    assert hook_line, f"the hook printed no result line:\n{stdout}"
+    report["hook"] = json.loads(hook_line.group(1))
+    return report
+
+
+def run_wrk(target: str, pushgateway: str, run_id: str, connections: int = 4,
+            threads: int = 2, seconds: int = 2) -> dict:
+    assert HOOK.exists(), f"the workloads' wrk hook is missing: {HOOK}"
+    env = {"PATH": os.environ["PATH"], "COUNTLY_APP_KEY": APP_KEY,
+           "PUSHGATEWAY_URL": pushgateway, "BENCHMARK_STACK": "bench-test",
+           "BENCHMARK_PROVIDER": "local", "RUN_ID": run_id,
+           "BENCHMARK_CONNECTIONS": str(connections)}
+    done = subprocess.run(
+        [require_tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-s", str(HOOK), target],
+        env=env, capture_output=True, text=True, timeout=seconds + 60)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return wrk_report(done.stdout)
+
+
+# the checks ----------------------------------------------------------------------------------
+
+def test_results_read_from_prometheus_equal_what_wrk_reported(write_api, pushgateway,
+                                                             prometheus):
+    run_id = "run-equal-1"
+    wrk = run_wrk(write_api, pushgateway, run_id)
+    assert wrk["requests"] > 0 and wrk["errors"] > 0, "the run needs requests and errors"
+
+    result = benchmark_results.wait_for_run(prometheus, run_id, stack="bench-test",
+                                            timeout=SCRAPE_SECONDS, poll=0.5)
+
+    # wrk's own report, to the digits it prints
+    assert result.requests == wrk["requests"]
+    assert result.errors == wrk["errors"]
+    assert round(result.throughput, 2) == pytest.approx(wrk["per_second"], abs=0.006)
+    for quantile, (printed, rounding) in wrk["latency"].items():
+        assert abs(result.latency_seconds[quantile] - printed) <= rounding + 1e-12, quantile
+    assert abs(result.latency_max_seconds - wrk["max"][0]) <= wrk["max"][1] + 1e-12
+
+    # the hook's result line, to the last bit
+    hook = wrk["hook"]
+    assert (result.stack, result.provider, result.run_id) == ("bench-test", "local", run_id)
+    assert result.requests == hook["requests"]
+    assert result.errors == hook["errors"]
+    assert result.duration_seconds == hook["duration_seconds"]
+    assert result.throughput == hook["throughput"]
+    assert result.latency_seconds == hook["latency_seconds"]
+    assert result.latency_max_seconds == hook["latency_max_seconds"]
+    assert (result.connections, result.threads) == (4, 2)
+    assert result.error_rate == pytest.approx(wrk["errors"] / wrk["requests"])
+
+
+def test_two_runs_are_read_apart_and_saved_files_round_trip(write_api, pushgateway,
+                                                           prometheus, tmp_path):
+    first = run_wrk(write_api, pushgateway, "run-a", connections=2, threads=1, seconds=1)
+    second = run_wrk(write_api, pushgateway, "run-b", connections=6, threads=3, seconds=1)
+
+    a = benchmark_results.wait_for_run(prometheus, "run-a", timeout=SCRAPE_SECONDS, poll=0.5)
+    b = benchmark_results.wait_for_run(prometheus, "run-b", timeout=SCRAPE_SECONDS, poll=0.5)
+    assert (a.requests, a.connections, a.threads) == (first["requests"], 2, 1)
+    assert (b.requests, b.connections, b.threads) == (second["requests"], 6, 3)
+
+    saved = BenchmarkFile(result=b, settings={"duration": "1s"}).save(tmp_path / "b.json")
+    assert BenchmarkFile.load(saved).result == b
+
+
+def test_a_run_that_never_pushed_is_a_clear_error(prometheus):
+    with pytest.raises(ResultsError, match="no results for run never-ran"):
+        benchmark_results.wait_for_run(prometheus, "never-ran", timeout=1, poll=0.2)
