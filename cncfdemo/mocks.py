@@ -218,6 +218,39 @@ def _aws(type_: str, name: str, inputs: dict) -> State:
     return state
 
 
+def _zone_id(name: str) -> str:
+    return "Z" + hashlib.sha256(name.encode()).hexdigest()[:20].upper()
+
+
+def _aws_name(name: str, inputs: dict) -> str:
+    return inputs.get("name") or f"{name}-mock"
+
+
+# What AWS computes for the resources whose outputs the AWS stack reads back.
+RESOURCE_OUTPUTS.update({
+    "aws:lb/loadBalancer:LoadBalancer": lambda name, inputs: {
+        "dnsName": f"{_aws_name(name, inputs)}-0123456789abcdef.elb.{REGION}.amazonaws.com",
+        "zoneId": "Z26RNL4JYFTOTI",
+    },
+    "aws:route53/zone:Zone": lambda name, inputs: {
+        "zoneId": _zone_id(name),
+        "arn": f"arn:aws:route53:::hostedzone/{_zone_id(name)}",
+        "nameServers": [],
+    },
+    "aws:route53/record:Record": lambda name, inputs: {"fqdn": inputs.get("name", name)},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, inputs: {
+        "latestVersion": 1, "defaultVersion": 1},
+    "aws:iam/role:Role": lambda name, inputs: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{_aws_name(name, inputs)}"},
+    "aws:iam/instanceProfile:InstanceProfile": lambda name, inputs: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{_aws_name(name, inputs)}"},
+    "aws:cloudwatch/logGroup:LogGroup": lambda name, inputs: {
+        "arn": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{_aws_name(name, inputs)}"},
+    "aws:lambda/function:Function": lambda name, inputs: {
+        "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{_aws_name(name, inputs)}"},
+})
+
+
 # Invokes the program makes, answered the way the cloud would at a plausible moment.
 INVOKES: dict[str, Callable[[dict], dict]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": lambda args: {
@@ -231,7 +264,11 @@ INVOKES: dict[str, Callable[[dict], dict]] = {
     "aws:index/getPartition:getPartition": lambda args: {"partition": "aws", "dnsSuffix":
                                                          "amazonaws.com"},
     "aws:ec2/getAmi:getAmi": lambda args: {"id": "ami-0mockdebian000000", "imageId":
-                                           "ami-0mockdebian000000", "architecture": "x86_64"},
+                                           "ami-0mockdebian000000", "architecture": "x86_64",
+                                           "rootDeviceName": "/dev/xvda"},
+    "aws:route53/getZone:getZone": lambda args: {
+        "id": _zone_id(args.get("name", "")), "zoneId": _zone_id(args.get("name", "")),
+        "name": args.get("name", ""), "privateZone": False},
 }
 
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -106,6 +107,14 @@ def _field(inputs: dict[str, Any], dotted: str) -> Any:
     return value
 
 
+def _decoded(raw: str) -> str:
+    """Base64 user-data as the machine reads it: cloud-init unpacks gzipped user-data itself."""
+    data = base64.b64decode(raw)
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data.decode()
+
+
 def user_data(run: Run) -> dict[str, str]:
     """The decoded user-data of every node group resource, by resource name (secrets in clear)."""
     found = {}
@@ -116,7 +125,7 @@ def user_data(run: Run) -> dict[str, str]:
         raw = _field(resource.plain_inputs, spec[0])
         if not isinstance(raw, str):
             continue
-        found[resource.name] = base64.b64decode(raw).decode() if spec[1] == "base64" else raw
+        found[resource.name] = _decoded(raw) if spec[1] == "base64" else raw
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -60,6 +61,9 @@ class Cluster:
     storage_class: str
     # Everything the workloads must wait for besides the provider itself (CNI, CSI, ...).
     ready: tuple[pulumi.Resource, ...] = ()
+    # Where the stack has a public DNS zone: publish_name("countly", <load balancer host>) gives
+    # that host a readable name (countly.<cluster>.<zone>) and returns it. None elsewhere.
+    publish_name: Callable[[str, pulumi.Input[str]], pulumi.Output[str]] | None = None
 
 
 class ProviderModule(Protocol):
