@@ -5,9 +5,10 @@
 #   API_ENDPOINT       masters.<cluster>.k8s:6443, the one name every kubeadm call uses
 #   BOOTSTRAP_TIMEOUT  seconds a script waits for the cluster before giving up (default 1800)
 #   NODE_IP            this node's address; found from the routing table when unset
+#   CNCFDEMO_DIR, KUBERNETES_DIR  default /etc/cncfdemo and /etc/kubernetes (tests move them)
 
-# shellcheck disable=SC2034 # used by the scripts that source this file
-CNCFDEMO_DIR=/etc/cncfdemo
+CNCFDEMO_DIR="${CNCFDEMO_DIR:-/etc/cncfdemo}"
+KUBERNETES_DIR="${KUBERNETES_DIR:-/etc/kubernetes}"
 API_HOST="${API_ENDPOINT%:*}"
 API_PORT="${API_ENDPOINT##*:}"
 BOOTSTRAP_TIMEOUT="${BOOTSTRAP_TIMEOUT:-1800}"
@@ -24,7 +25,7 @@ fail() {
 
 # kubeadm writes kubelet.conf once a node has joined; a reboot must not bootstrap it again.
 already_bootstrapped() {
-    [ -e /etc/kubernetes/kubelet.conf ]
+    [ -e "$KUBERNETES_DIR/kubelet.conf" ]
 }
 
 require_kubeadm() {

@@ -20,11 +20,11 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "${CNCFDEMO_LIB:-/usr/local/lib/cncfdemo}/common.sh"
 
-CA_CERT=/etc/kubernetes/pki/ca.crt
-ADMIN_KUBECONFIG=/etc/kubernetes/admin.conf
+CA_CERT="$KUBERNETES_DIR/pki/ca.crt"
+ADMIN_KUBECONFIG="$KUBERNETES_DIR/admin.conf"
 
 if already_bootstrapped; then
-    log "this node has joined before (/etc/kubernetes/kubelet.conf exists); nothing to do"
+    log "this node has joined before ($KUBERNETES_DIR/kubelet.conf exists); nothing to do"
     exit 0
 fi
 require_kubeadm
@@ -99,7 +99,7 @@ log "masters: ${masters[*]}; this node: $me"
 
 if api_answers "$CA_CERT" "${masters[@]}"; then
     # A replacement: the kubeadm-certs Secret that --certificate-key unlocks expires two hours
-    # after init, so join with the shared PKI that cloud-init already placed under
+    # after init, so join with the shared PKI that cloud-init already placed in
     # /etc/kubernetes/pki.
     log "the API server answers: joining the existing control plane"
     join_control_plane

@@ -8,7 +8,7 @@ set -euo pipefail
 . "${CNCFDEMO_LIB:-/usr/local/lib/cncfdemo}/common.sh"
 
 if already_bootstrapped; then
-    log "this node has joined before (/etc/kubernetes/kubelet.conf exists); nothing to do"
+    log "this node has joined before ($KUBERNETES_DIR/kubelet.conf exists); nothing to do"
     exit 0
 fi
 require_kubeadm
