@@ -1,4 +1,9 @@
-"""Namespaces per concern and the two priority classes every workload is placed in."""
+"""Namespaces per concern, the two priority classes, and what every workload pod is given.
+
+Every workload component builds on this: its namespace and priority class exist before its pods,
+and its pods and containers take their labels, security contexts and resources from the helpers
+below, so the hardening is written once.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,26 @@ import pulumi_kubernetes as k8s
 FOREGROUND_PRIORITY = "cncfdemo-foreground"
 BACKGROUND_PRIORITY = "cncfdemo-background"
 
+PART_OF = "cncfdemo"
+
 
 @dataclass(frozen=True)
 class Namespaces:
     monitoring: str = "monitoring"
     demo: str = "demo"
     background: str = "background"
+
+    def pod_security(self) -> dict[str, str]:
+        """The Pod Security Standard each namespace enforces."""
+        return {
+            # node-exporter reads the host's /proc, /sys and root filesystem (hostPath, host
+            # network and PID namespace), which only the privileged level admits.
+            self.monitoring: "privileged",
+            # the database and analytics pods need no privileges
+            self.demo: "baseline",
+            # BOINC runs unprivileged as an arbitrary user
+            self.background: "restricted",
+        }
 
 
 class Platform(pulumi.ComponentResource):
@@ -33,14 +52,12 @@ class Platform(pulumi.ComponentResource):
             k8s.core.v1.Namespace(
                 f"{name}-ns-{namespace}",
                 metadata={"name": namespace, "labels": {
-                    "app.kubernetes.io/part-of": "cncfdemo",
-                    # the database and analytics pods need no privileges
-                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "app.kubernetes.io/part-of": PART_OF,
+                    "pod-security.kubernetes.io/enforce": level,
                 }},
                 opts=child,
             )
-            for namespace in (self.namespaces.monitoring, self.namespaces.demo,
-                              self.namespaces.background)
+            for namespace, level in self.namespaces.pod_security().items()
         ]
 
         self.foreground = k8s.scheduling.v1.PriorityClass(
@@ -67,3 +84,63 @@ class Platform(pulumi.ComponentResource):
     def ready(self) -> list[pulumi.Resource]:
         """What a workload must depend on: its namespace and priority class exist."""
         return [*self.namespace_resources, self.foreground, self.background]
+
+
+# what every pod and container is given ------------------------------------------------------
+
+def labels(name: str, component: str) -> dict[str, str]:
+    """The recommended labels; `name` is the application, `component` its role in the demo."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def selector(name: str) -> dict[str, str]:
+    """The subset of `labels` a Service or controller selects pods by; never changes."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
+
+
+def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str | None = None) -> dict:
+    """Requests and limits; memory is limited to its request unless told otherwise."""
+    return {
+        "requests": {"cpu": cpu, "memory": memory},
+        "limits": {"cpu": cpu_limit, "memory": memory_limit or memory},
+    }
+
+
+def pod_security_context(user: int, fs_group: int | None = None) -> dict:
+    """A pod that runs as `user`, never as root; `fs_group` owns its writable volumes."""
+    context = {
+        "runAsNonRoot": True,
+        "runAsUser": user,
+        "runAsGroup": user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if fs_group is not None:
+        context["fsGroup"] = fs_group
+    return context
+
+
+def container_security_context(read_only_root: bool = True) -> dict:
+    """No privileges, no capabilities, and (unless the image must write) a read-only root."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def http_probe(path: str, port: int | str, period: int = 10, delay: int = 0,
+               failures: int = 3) -> dict:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "initialDelaySeconds": delay,
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }

@@ -1,0 +1,311 @@
+"""The benchmark reporter for real: wrk with the deployed Lua script against a loopback server
+that answers like Countly's write API, pushing to a real Pushgateway scraped by a real
+Prometheus. What Prometheus returns must equal what wrk reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import require_tool
+
+from components.workloads import benchmark_metrics as metrics
+from components.workloads.benchmark import SCRIPT_PATH
+
+pytestmark = pytest.mark.slow
+
+APP_KEY = "0123456789abcdef0123456789abcdef01234567"
+# Every fifth request the server answers with an error, so the run has a known error share.
+ERROR_EVERY = 5
+STARTUP_WAIT_SECONDS = 30
+SCRAPE_WAIT_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(check, what: str, seconds: float):
+    """Poll `check` until it returns something truthy; fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except OSError as err:
+            last_error = err
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not happen within {seconds}s (last error: {last_error})")
+
+
+class CountlyWriteApi(ThreadingHTTPServer):
+    """Answers GET /i like Countly: `{"result":"Success"}` for a well-formed write."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _CountlyHandler)
+        self.lock = threading.Lock()
+        self.served = 0
+        self.errors_served = 0
+        self.malformed = 0
+        self.device_ids: set[str] = set()
+        self.event_keys: set[str] = set()
+
+
+class _CountlyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: CountlyWriteApi
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def _answer(self, status: int, result: str) -> None:
+        body = json.dumps({"result": result}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - the handler's method name
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        well_formed = (url.path == "/i" and query.get("app_key") == [APP_KEY]
+                       and len(query.get("device_id", [])) == 1)
+        events = []
+        if well_formed:
+            try:
+                events = json.loads(query["events"][0])
+            except (KeyError, ValueError):
+                well_formed = False
+        with self.server.lock:
+            self.server.served += 1
+            fail = self.server.served % ERROR_EVERY == 0
+            if not well_formed:
+                self.server.malformed += 1
+            else:
+                self.server.device_ids.add(query["device_id"][0])
+                self.server.event_keys.update(event.get("key") for event in events)
+            if fail:
+                self.server.errors_served += 1
+        if not well_formed:
+            self._answer(400, "Missing parameter \"app_key\" or \"device_id\"")
+        elif fail:
+            self._answer(500, "Error")
+        else:
+            self._answer(200, "Success")
+
+
+@pytest.fixture
+def countly_api() -> Iterator[CountlyWriteApi]:
+    server = CountlyWriteApi(free_port())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+class Process:
+    """A real server started for one test; stopped (and its log closed) at teardown."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.log_path = log
+        self._log = log.open("w")
+        self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        self._log.close()
+
+    def alive(self) -> bool:
+        if self.popen.poll() is not None:
+            pytest.fail(f"{self.popen.args[0]} exited: {self.log_path.read_text()[-2000:]}")
+        return True
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as answer:
+        return answer.status == 200
+
+
+@pytest.fixture
+def pushgateway(tmp_path) -> Iterator[str]:
+    port = free_port()
+    process = Process([require_tool("prometheus-pushgateway"),
+                       f"--web.listen-address=127.0.0.1:{port}"], tmp_path / "pushgateway.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: process.alive() and http_ok(url + "/-/ready"), "Pushgateway ready",
+                   STARTUP_WAIT_SECONDS)
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def prometheus(tmp_path, pushgateway) -> Iterator[str]:
+    port = free_port()
+    target = urllib.parse.urlsplit(pushgateway).netloc
+    config = tmp_path / "prometheus.yml"
+    # The same scrape settings the cluster's Prometheus uses for the Pushgateway.
+    config.write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "pushgateway", "honor_labels": True,
+                            "static_configs": [{"targets": [target]}]}],
+    }))
+    process = Process([
+        require_tool("prometheus"), f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
+    ], tmp_path / "prometheus.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: process.alive() and http_ok(url + "/-/ready"), "Prometheus ready",
+                   STARTUP_WAIT_SECONDS)
+        yield url
+    finally:
+        process.stop()
+
+
+def run_wrk(target: str, pushgateway_url: str, run_id: str,
+            connections: int = 4, threads: int = 2) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ["PATH"],
+        "COUNTLY_APP_KEY": APP_KEY,
+        "PUSHGATEWAY_URL": pushgateway_url,
+        "BENCHMARK_STACK": "local-demo",
+        "BENCHMARK_PROVIDER": "local",
+        "RUN_ID": run_id,
+        "BENCHMARK_CONNECTIONS": str(connections),
+    }
+    return subprocess.run(
+        [require_tool("wrk"), f"--threads={threads}", f"--connections={connections}",
+         "--duration=3s", "--timeout=5s", "--latency", f"--script={SCRIPT_PATH}", target],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def wrk_summary(stdout: str) -> dict:
+    """What wrk itself printed, parsed from its human-readable summary."""
+    units = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+    def seconds(text: str) -> tuple[float, float]:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+        return float(value) * units[unit], 0.005 * units[unit]  # printed with two decimals
+
+    summary = {"requests": int(re.search(r"(\d+) requests in", stdout).group(1)),
+               "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", stdout)[1])}
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", stdout)
+    summary["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", stdout)
+    summary["socket"] = dict(zip(("connect", "read", "write", "timeout"),
+                                 map(int, socket_errors.groups()) if socket_errors
+                                 else (0, 0, 0, 0), strict=True))
+    summary["latency"] = {q: seconds(re.search(rf"^\s+{p}%\s+(\S+)$", stdout, re.M).group(1))
+                          for q, p in (("0.5", "50"), ("0.9", "90"), ("0.99", "99"))}
+    return summary
+
+
+def reported(stdout: str) -> dict:
+    line = re.search(r"^cncfdemo-benchmark-result (.*)$", stdout, re.M)
+    assert line, f"the Lua done() hook printed no result:\n{stdout}"
+    return json.loads(line.group(1))
+
+
+def scraped(prometheus_url: str, run_id: str) -> dict[str, float]:
+    """Every benchmark series of `run_id` Prometheus holds, as name[/quantile] -> value."""
+    selector = f'{{job="{metrics.JOB}",run_id="{run_id}",__name__=~"cncfdemo_benchmark_.*"}}'
+    query = urllib.parse.urlencode({"query": selector})
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?{query}", timeout=5) as answer:
+        body = json.load(answer)
+    values = {}
+    for series in body["data"]["result"]:
+        labels = series["metric"]
+        assert (labels["stack"], labels["provider"]) == ("local-demo", "local"), labels
+        key = labels["__name__"] + (f"/{labels['quantile']}" if "quantile" in labels else "")
+        values[key] = float(series["value"][1])
+    return values
+
+
+def test_prometheus_returns_what_wrk_reported(countly_api, pushgateway, prometheus):
+    run_id = "test-run-1"
+    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", pushgateway, run_id)
+    assert result.returncode == 0, result.stderr + result.stdout
+    printed = wrk_summary(result.stdout)
+    pushed = reported(result.stdout)
+
+    expected_series = len(metrics.METRICS) - 1 + len(metrics.LATENCY_QUANTILES)
+    values = wait_until(
+        lambda: (found := scraped(prometheus, run_id)) and len(found) == expected_series and found,
+        f"Prometheus scraping all {expected_series} series of {run_id}", SCRAPE_WAIT_SECONDS)
+
+    # Prometheus holds exactly what the hook computed ...
+    assert values == {
+        metrics.REQUESTS: pushed["requests"],
+        metrics.ERRORS: pushed["errors"],
+        metrics.DURATION: pushed["duration_seconds"],
+        metrics.THROUGHPUT: pushed["throughput"],
+        f"{metrics.LATENCY}/0.5": pushed["latency_seconds"]["0.5"],
+        f"{metrics.LATENCY}/0.9": pushed["latency_seconds"]["0.9"],
+        f"{metrics.LATENCY}/0.99": pushed["latency_seconds"]["0.99"],
+        metrics.LATENCY_MAX: pushed["latency_max_seconds"],
+        metrics.CONNECTIONS: 4,
+        metrics.THREADS: 2,
+        metrics.COMPLETED: pushed["completed"],
+    }
+
+    # ... and the hook computed what wrk itself printed.
+    assert pushed["requests"] == printed["requests"]
+    assert pushed["non_2xx"] == printed["non_2xx"]
+    assert pushed["socket_errors"] == printed["socket"]
+    assert pushed["errors"] == printed["non_2xx"] + sum(printed["socket"].values())
+    assert round(pushed["throughput"], 2) == pytest.approx(printed["requests_per_second"],
+                                                           abs=0.006)
+    for quantile, (value, half_digit) in printed["latency"].items():
+        assert pushed["latency_seconds"][quantile] == pytest.approx(value, abs=half_digit)
+
+
+def test_the_run_wrote_valid_countly_events_with_the_known_error_share(countly_api, pushgateway):
+    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", pushgateway, "test-run-2")
+    assert result.returncode == 0, result.stderr + result.stdout
+    pushed = reported(result.stdout)
+    in_flight = 4  # responses the server sent that wrk had not counted when it stopped
+
+    assert countly_api.malformed == 0
+    assert countly_api.event_keys == {"cncfdemo_benchmark"}
+    assert len(countly_api.device_ids) > 100, "device ids must vary from request to request"
+    assert countly_api.served - in_flight <= pushed["requests"] <= countly_api.served
+    assert pushed["socket_errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    assert (countly_api.errors_served - in_flight <= pushed["errors"]
+            <= countly_api.errors_served)
+    assert pushed["errors"] == pytest.approx(pushed["requests"] / ERROR_EVERY, abs=in_flight + 1)
+
+
+def test_a_failed_push_fails_the_run(countly_api):
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", closed, "test-run-3")
+    assert result.returncode != 0
+    assert "pushing the results to" in result.stderr
+    assert "cannot connect" in result.stderr
