@@ -26,10 +26,16 @@ variable "instance_type" {
   description = "Machine the build runs on."
 }
 
-variable "source_image_name" {
+variable "architecture" {
   type        = string
-  default     = "debian-13-amd64-*"
-  description = "Name filter of the official Debian image to start from."
+  default     = "x86_64"
+  description = "x86_64 or arm64; must match the nodes' machine types (cncfdemo:masterSize, minionSize)."
+}
+
+variable "debian_release" {
+  type        = string
+  default     = "12"
+  description = "Official Debian release to start from; the stack's stock image is Debian 12 too."
 }
 
 variable "source_image_owner" {
@@ -40,6 +46,8 @@ variable "source_image_owner" {
 
 locals {
   build_time = formatdate("YYYYMMDD-hhmmss", timestamp())
+  # Debian names its images by its own architecture names (debian-12-amd64-20260101-1234)
+  debian_arch = var.architecture == "arm64" ? "arm64" : "amd64"
   # the install script sits with the cloud-init files; the image runs the very same file
   install_script = "${path.root}/../cloud_init/scripts/install-kubernetes.sh"
 }
@@ -51,8 +59,8 @@ source "amazon-ebs" "node" {
 
   source_ami_filter {
     filters = {
-      name                = var.source_image_name
-      architecture        = "x86_64"
+      name                = "debian-${var.debian_release}-${local.debian_arch}-*"
+      architecture        = var.architecture
       root-device-type    = "ebs"
       virtualization-type = "hvm"
     }

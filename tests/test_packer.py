@@ -119,3 +119,17 @@ def test_inline_commands_pass_shellcheck(template, tmp_path):
     result = subprocess.run([require_tool("shellcheck"), str(script)], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout
+
+
+def test_image_starts_from_the_stock_image_the_aws_stack_boots_without_it(template):
+    # both paths (prebuilt image, install at boot) must run the install script on the same OS
+    from components.aws import image
+
+    variables = {name: body for block in template["variable"] for name, body in block.items()}
+    (source,) = template["source"]
+    (ami_filter,) = source["amazon-ebs"]["node"]["source_ami_filter"]
+    name = (ami_filter["filters"]["name"]
+            .replace("${var.debian_release}", variables["debian_release"]["default"])
+            .replace("${local.debian_arch}", "amd64"))
+    assert name == image.DEBIAN_NAME.format(arch="amd64")
+    assert variables["source_image_owner"]["default"] == image.DEBIAN_OWNER

@@ -19,6 +19,7 @@
 #   CONTAINERD_APT_KEY_URL  default https://download.docker.com/linux/debian/gpg
 #   CONTAINERD_PACKAGE      default containerd.io
 #   CONTAINERD_VERSION      default 2.* (Kubernetes after 1.35 needs containerd 2)
+#   NODE_IMAGE_PREBUILT     true when the stack expected a prebuilt image (only warns)
 set -euo pipefail
 
 : "${KUBERNETES_VERSION:?set KUBERNETES_VERSION, e.g. 1.35.3}"
@@ -113,6 +114,10 @@ configure_containerd() {
     systemctl restart containerd
 }
 
+if [ "${NODE_IMAGE_PREBUILT:-false}" = true ]; then
+    log "WARNING: cncfdemo:nodeImage is set, but this image has no /etc/cncfdemo/image-prebuilt" \
+        "(not built by packer/node-image.pkr.hcl?); installing at boot instead"
+fi
 log "installing Kubernetes $KUBERNETES_VERSION from $KUBERNETES_APT_REPO"
 install_prerequisites
 configure_kernel
