@@ -105,6 +105,8 @@ class UserDataParams:
     """Extra names (or addresses) in the API server's serving certificate."""
     node_image_prebuilt: bool = False
     cloud_provider_external: bool = False
+    fqdn_node_names: bool = False
+    """Name nodes by their full host name (AWS's private DNS name)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -184,6 +186,7 @@ class _Rendering:
             "cni_manifest_url": p.cni_manifest_url,
             "node_image_prebuilt": "true" if p.node_image_prebuilt else "false",
             "api_server_sans": p.api_server_sans,
+            "fqdn_node_names": p.fqdn_node_names,
         }
 
 

@@ -48,6 +48,7 @@ PROGRAM = textwrap.dedent('''
         api_server_names=[pulumi.Output.from_input("{public_host}"), "{extra}"],
         node_image_prebuilt=config.get_bool("prebuilt") or False,
         cloud_provider_external=config.get_bool("cloudProviderExternal") or False,
+        fqdn_node_names=config.get_bool("fqdnNodeNames") or False,
     ))
     pulumi.export("adminKubeconfig", bootstrap.admin_kubeconfig)
     pulumi.export("caCertPem", bootstrap.ca_cert_pem)
@@ -82,7 +83,7 @@ def bootstrap_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(bootstrap_run):
-    return bootstrap_run(cloudProviderExternal="true")
+    return bootstrap_run(cloudProviderExternal="true", fqdnNodeNames="true")
 
 
 def user_data(run: harness.Run, role: str) -> dict:
@@ -237,10 +238,16 @@ def test_user_data_writes_exactly_these_files(run, role, own):
     assert all(f["owner"] == "root:root" for f in user_data(run, role)["write_files"])
 
 
-def test_without_a_cloud_controller_the_kubelet_is_left_alone(bootstrap_run):
+def test_without_a_cloud_controller_the_kubelet_and_host_name_are_left_alone(bootstrap_run):
     run = bootstrap_run(cloudProviderExternal="false")
-    paths = set(files_of(user_data(run, "minions")))
-    assert not paths & {path for path, _ in CLOUD_PROVIDER_FILES}
+    document = user_data(run, "minions")
+    assert not set(files_of(document)) & {path for path, _ in CLOUD_PROVIDER_FILES}
+    assert "prefer_fqdn_over_hostname" not in document
+
+
+def test_nodes_can_be_named_by_their_full_host_name(run):
+    for role in cloud_init.ROLES:
+        assert user_data(run, role)["prefer_fqdn_over_hostname"] is True
 
 
 def test_cluster_settings_file(run):

@@ -72,7 +72,8 @@ def user_data_texts(params) -> dict[str, str]:
     """Rendered user-data by name: every role, with and without the cloud controller."""
     texts = {}
     for role, external in VARIANTS:
-        node = cloud_init.UserDataParams(**params, cloud_provider_external=external)
+        node = cloud_init.UserDataParams(**params, cloud_provider_external=external,
+                                         fqdn_node_names=external)
         texts[f"{role}-external-{external}"] = cloud_init.render_user_data(role, node)
     return texts
 

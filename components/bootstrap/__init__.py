@@ -66,6 +66,10 @@ class ClusterBootstrapArgs:
     cni: Cni = CALICO
     cloud_provider_external: bool = False
     """Run the kubelet with --cloud-provider=external (the stack runs a cloud controller)."""
+    fqdn_node_names: bool = False
+    """Name nodes by their full host name. AWS's cloud controller needs it: it finds the
+    instance behind a node by its private DNS name (ip-10-0-1-5.ec2.internal); a node named
+    ip-10-0-1-5 keeps its uninitialized taint and is deleted."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -224,5 +228,6 @@ class ClusterBootstrap(pulumi.ComponentResource):
             cni_manifest_url=args.cni.manifest_url,
             node_image_prebuilt=args.node_image_prebuilt,
             cloud_provider_external=args.cloud_provider_external,
+            fqdn_node_names=args.fqdn_node_names,
             **{**v, "api_server_names": tuple(n for n in v["api_server_names"] if n)},
         ))
