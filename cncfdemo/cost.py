@@ -37,6 +37,7 @@ DNS_ZONES = "DNS zones"
 CATEGORIES = (MACHINES, DISKS, LOAD_BALANCERS, NAT_GATEWAYS, ADDRESSES, DNS_ZONES)
 
 AWS_LB_TYPE_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-type"
+AWS_LB_INTERNAL_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-internal"
 
 
 @dataclass(frozen=True)
@@ -235,12 +236,19 @@ class _Pricer:
         self.machines(group, machine_type, count, tags.get("Role") or group.name)
         if not self.ebs_disks(group, spec.get("blockDeviceMappings"), count):
             self.note(group, "its root volume size comes from the machine image: not counted")
-        public = any(ni.get("associatePublicIpAddress") in (True, "true")
-                     for ni in spec.get("networkInterfaces") or [])
-        if public and count:
+        if self.gets_public_address(group, spec) and count:
             self.add(ADDRESSES, group, f"public IPv4 x {count}", count, "address",
                      self.book.single("public address"))
         return True
+
+    def gets_public_address(self, group: Resource, template: dict) -> bool:
+        """Its launch template asks for a public IPv4, or its subnets hand one out."""
+        for interface in template.get("networkInterfaces") or []:
+            if "associatePublicIpAddress" in interface:
+                return interface["associatePublicIpAddress"] in (True, "true")
+        subnets = [self.by_urn[urn] for urn in group.dependencies if urn in self.by_urn
+                   and self.by_urn[urn].type == "aws:ec2/subnet:Subnet"]
+        return any(s.plain_inputs.get("mapPublicIpOnLaunch") is True for s in subnets)
 
     def aws_instance(self, instance: Resource) -> bool:
         inputs = instance.plain_inputs
@@ -265,15 +273,20 @@ class _Pricer:
         return True
 
     def aws_load_balancer(self, balancer: Resource) -> bool:
-        kind = balancer.plain_inputs.get("loadBalancerType") or "application"
-        self.add(LOAD_BALANCERS, balancer, f"{kind} load balancer (hourly charge; capacity units "
-                 "are usage-based, not included)", 1, "load balancer",
+        inputs = balancer.plain_inputs
+        kind = inputs.get("loadBalancerType") or "application"
+        self.add(LOAD_BALANCERS, balancer, f"{kind} load balancer", 1, "load balancer",
                  self.book.load_balancer(kind))
+        # an internet-facing load balancer holds one public IPv4 address in each of its zones
+        zones = len(inputs.get("subnets") or inputs.get("subnetMappings") or [])
+        if not inputs.get("internal") and zones:
+            self.add(ADDRESSES, balancer, f"public IPv4 x {zones} (one per zone)", zones,
+                     "address", self.book.single("public address"))
         return True
 
     def nat_gateway(self, gateway: Resource) -> bool:
-        self.add(NAT_GATEWAYS, gateway, "NAT gateway (hourly charge; data processed is "
-                 "usage-based, not included)", 1, "gateway", self.book.single("NAT gateway"))
+        self.add(NAT_GATEWAYS, gateway, "NAT gateway", 1, "gateway",
+                 self.book.single("NAT gateway"))
         return True
 
     def public_address(self, address: Resource) -> bool:
@@ -282,7 +295,7 @@ class _Pricer:
         return True
 
     def dns_zone(self, zone: Resource) -> bool:
-        self.add(DNS_ZONES, zone, "hosted zone (queries are usage-based, not included)", 1,
+        self.add(DNS_ZONES, zone, "hosted zone", 1,
                  "zone", self.book.single("DNS zone"))
         return True
 
@@ -319,13 +332,13 @@ class _Pricer:
         replicas = int(_number(spec.get("replicas"), 1))
         for template in templates:
             name = (template.get("metadata") or {}).get("name", "volume")
-            self.claim(resource, template, replicas, f"claim template {name}")
+            self.claim(resource, template, replicas, name)
         return bool(templates)
 
     def persistent_volume_claim(self, resource: Resource) -> bool:
         inputs = resource.plain_inputs
         name = (inputs.get("metadata") or {}).get("name", resource.name)
-        self.claim(resource, inputs, 1, f"claim {name}")
+        self.claim(resource, inputs, 1, name)
         return True
 
     def service(self, resource: Resource) -> bool:
@@ -342,9 +355,22 @@ class _Pricer:
                       "load balancer price")
             return True
         name = (inputs.get("metadata") or {}).get("name", resource.name)
-        self.add(LOAD_BALANCERS, resource, f"{kind} load balancer for Service {name} (hourly "
-                 "charge only)", 1, "load balancer", self.book.load_balancer(kind))
+        self.add(LOAD_BALANCERS, resource, f"{kind} load balancer (Service {name})", 1,
+                 "load balancer", self.book.load_balancer(kind))
+        zones = self.aws_service_zones(annotations) if self.book.provider == "aws" else 0
+        if zones:
+            self.add(ADDRESSES, resource, f"public IPv4 x {zones} (one per zone)", zones,
+                     "address", self.book.single("public address"))
         return True
+
+    def aws_service_zones(self, annotations: dict) -> int:
+        """The zones an internet-facing Service load balancer takes an address in: the cloud
+        controller places it in the subnets tagged for public load balancers."""
+        if annotations.get(AWS_LB_INTERNAL_ANNOTATION) in ("true", "0.0.0.0/0"):
+            return 0
+        return sum(1 for subnet in self.run.of_type("aws:ec2/subnet:Subnet")
+                   if (subnet.plain_inputs.get("tags") or {}).get("kubernetes.io/role/elb")
+                   == "1")
 
     # the rest
 
@@ -408,7 +434,7 @@ def from_run(run: Run, book: PriceBook) -> Estimate:
         stack=run.stack, provider=book.provider, region=book.region, basis=GRAPH,
         currency=book.currency, method=book.method, items=pricer.items,
         unpriced=pricer.unpriced, free={k: sorted(v) for k, v in sorted(pricer.free.items())},
-        node_groups=pricer.node_groups,
+        node_groups=sorted(pricer.node_groups, key=lambda group: group.role),
     )
 
 
@@ -515,15 +541,16 @@ def format_text(estimate: Estimate) -> str:
     lines = [
         f"{estimate.stack}: {estimate.provider} {estimate.region}, {estimate.note}",
         "",
-        f"  {'category':<17} {'what':<34} {'resource':<30} {'per hour':>9} {'per month':>10}",
+        f"  {'category':<17} {'what':<36} {'resource':<32} {'per hour':>9} {'per month':>10}",
     ]
     for item in sorted(estimate.items, key=lambda i: (CATEGORIES.index(i.category), i.resource)):
         what = item.what if item.category != MACHINES else f"{item.quantity:g} x {item.what}"
-        lines.append(f"  {item.category:<17} {_cut(what, 34):<34} {_cut(item.resource, 30):<30} "
+        lines.append(f"  {item.category:<17} {_cut(what, 36):<36} {_cut(item.resource, 32):<32} "
                      f"{money(item.hourly, c, 4):>9} {money(item.monthly, c):>10}")
-    lines.append(f"  {'total':<17} {'':<34} {'':<30} {money(estimate.hourly, c, 4):>9} "
+    lines.append(f"  {'total':<17} {'':<36} {'':<32} {money(estimate.hourly, c, 4):>9} "
                  f"{money(estimate.monthly, c):>10}")
-    lines.append(f"  (a month is {HOURS_PER_MONTH} hours)")
+    lines.append(f"  (a month is {HOURS_PER_MONTH} hours; usage-based charges such as load "
+                 "balancer capacity units, NAT data and DNS queries are not included)")
     if estimate.unpriced:
         lines += ["", f"Unpriced ({len(estimate.unpriced)}, not in the total):"]
         lines += [f"  {u.resource} ({u.type}): {u.reason}" for u in estimate.unpriced]
