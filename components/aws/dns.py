@@ -92,7 +92,14 @@ def function_code() -> pulumi.AssetArchive:
     files = sorted(p for p in FUNCTION_DIR.glob("*.py") if not p.name.startswith("test_"))
     if not any(p.name == "handler.py" for p in files):
         raise FileNotFoundError(f"{FUNCTION_DIR / 'handler.py'} is missing")
-    return pulumi.AssetArchive({p.name: pulumi.FileAsset(str(p)) for p in files})
+    return pulumi.AssetArchive({p.name: pulumi.FileAsset(_portable(p)) for p in files})
+
+
+def _portable(path: Path) -> str:
+    # Pulumi runs the program from the project folder: a relative path reads the same in
+    # every checkout, and keeps the local folder's name out of the state and the render.
+    cwd = Path.cwd()
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
 
 
 class NodeDns(pulumi.ComponentResource):
