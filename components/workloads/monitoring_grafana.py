@@ -74,7 +74,7 @@ class Grafana:
                  opts: pulumi.ResourceOptions) -> None:
         app = "grafana"
         password = random.RandomPassword(
-            f"{name}-grafana-admin",
+            f"{name}-grafana-admin-password",
             length=24,
             special=False,
             opts=opts,
