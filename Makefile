@@ -16,6 +16,9 @@ TEST_APT_PACKAGES := prometheus prometheus-pushgateway wrk cloud-init shellcheck
 	debootstrap systemd systemd-container iproute2 chromium nodejs fonts-dejavu-core \
 	ca-certificates curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# checkov pins old boto3 and packaging, so it lives in its own virtual environment, pinned here.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: help up destroy test lint venv deps-test bench
 
@@ -44,10 +47,17 @@ destroy:
 	pulumi login "file://$(STATE_DIR)"
 	pulumi destroy --stack $(STACK) --yes --non-interactive
 
-deps-test: venv
+deps-test: venv $(CHECKOV_VENV)/checkov-$(CHECKOV_VERSION).installed
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEST_APT_PACKAGES) >/dev/null
 	$(PIP) install --quiet -e '.[dev]'
+
+# A marker per version, so changing CHECKOV_VERSION installs the new one.
+$(CHECKOV_VENV)/checkov-$(CHECKOV_VERSION).installed:
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
 
 lint:
 	$(VENV)/bin/ruff check .
