@@ -17,6 +17,8 @@ What a node gets (both roles get every unit and script; the role file decides wh
                                               the service-account key (keys 0600)
     /etc/cncfdemo/ca.crt                      minions: the cluster CA (kubeadm's worker preflight
                                               refuses to join over /etc/kubernetes/pki/ca.crt)
+    /etc/cncfdemo/kubelet-cloud-provider.env  with a cloud controller: the kubelet's extra flag,
+                                              loaded by a kubelet.service drop-in
     /usr/local/lib/cncfdemo/*.sh              the bootstrap and install scripts
     /etc/systemd/system/*.service, *.d/*.conf the units and their drop-ins
 """

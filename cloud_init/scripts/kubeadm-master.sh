@@ -105,6 +105,8 @@ if api_answers "$CA_CERT" "${masters[@]}"; then
     join_control_plane
 elif [ "$me" = "${masters[0]}" ]; then
     log "lowest address of the set and no API server yet: running kubeadm init"
+    # No retry: a failed init leaves a half-made control plane whose cause is in the journal;
+    # the other masters keep waiting for it until BOOTSTRAP_TIMEOUT.
     kubeadm init --config "$CNCFDEMO_DIR/kubeadm-init.yaml" --upload-certs
     apply_cni
 else
