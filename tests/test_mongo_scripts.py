@@ -34,7 +34,8 @@ def test_script_passes_a_javascript_syntax_check(name):
 
 def test_the_syntax_check_catches_a_broken_script(tmp_path):
     broken = tmp_path / "broken.js"
-    broken.write_text((SCRIPTS / "cluster-init.js").read_text().replace("for (const", "for (const {"))
+    text = (SCRIPTS / "cluster-init.js").read_text()
+    broken.write_text(text.replace("for (const", "for (const {"))
     assert node_check(broken).returncode != 0
 
 
