@@ -79,5 +79,94 @@ def cost(project_dir: Path, stack: str, as_json: bool, refresh_prices: bool) -> 
     else:
         click.echo(cost_module.format_text(estimate), nl=False)
 
+
+@main.command()
+@click.option("--stack", required=True, help="Stack name, as in Pulumi.<stack>.yaml.")
+@click.option("--time", "duration", help="How long wrk runs: 90s, 5m, 1h (default: the "
+              "stack's benchmarkDuration).")
+@click.option("--connections", type=click.IntRange(1), help="Open HTTP connections.")
+@click.option("--threads", type=click.IntRange(1), help="wrk threads (at most --connections).")
+@click.option("--outputs-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Saved `pulumi stack output --json --show-secrets` (default: ask pulumi).")
+@click.option("--prometheus-url", help="Reach Prometheus here (default: the stack's public "
+              "URL, else a kubectl port-forward).")
+@click.option("--timeout", "timeout_text", default="10m", show_default=True,
+              help="How long to wait beyond the run's duration.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Results JSON to write (default: results/<stack>.benchmark.json).")
+@click.option("--save-html", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the results as an HTML page.")
+def benchmark(stack: str, duration: str | None, connections: int | None, threads: int | None,
+              outputs_file: Path | None, prometheus_url: str | None, timeout_text: str,
+              out: Path | None, save_html: Path | None) -> None:
+    """Run the load test on STACK's cluster and save its results."""
+    from cncfdemo import benchmark as bench
+    from cncfdemo import benchmark_results, compare
+
+    try:
+        target = bench.Target.from_outputs(stack, bench.stack_outputs(stack, outputs_file))
+        job_name, run_id = bench.new_run_id(stack)
+        settings = bench.RunSettings(
+            job_name, run_id, bench.parse_duration(duration) if duration else None,
+            connections, threads)
+        extra = bench.parse_duration(timeout_text)
+        batch, core = bench.kubernetes_apis(target.kubeconfig)
+        job = bench.start_run(batch, target.namespace, target.cron_job, settings)
+        wrk = bench.wrk_settings(job["spec"]["template"]["spec"]["containers"][0]["args"])
+        if wrk.get("threads", 1) > wrk.get("connections", 1):
+            raise bench.BenchmarkError(f"{wrk['threads']} threads need at least as many "
+                                       f"connections (the run has {wrk['connections']}).")
+        click.echo(f"{stack}: run {run_id} started as job/{job_name} in {target.namespace} "
+                   f"({wrk.get('duration', 0)}s, {wrk.get('connections')} connections, "
+                   f"{wrk.get('threads')} threads)")
+        pod = bench.follow(batch, core, target.namespace, job_name, wrk.get("duration", 0),
+                           wrk.get("duration", 0) + extra, click.echo)
+        with bench.prometheus_endpoint(target, prometheus_url, click.echo) as url:
+            result = benchmark_results.wait_for_run(url, run_id, stack)
+    except (bench.BenchmarkError, benchmark_results.ResultsError) as err:
+        raise click.ClickException(str(err)) from err
+
+    saved = benchmark_results.BenchmarkFile(
+        result=result, settings={**wrk, "requested": {"time": duration,
+                                                      "connections": connections,
+                                                      "threads": threads}},
+        job={"namespace": target.namespace, "name": job_name, "pod": pod.name if pod else None},
+        prometheus_url=url)
+    path = saved.save(out or Path("results") / f"{stack}.benchmark.json")
+    click.echo(f"{stack}: {result.throughput:,.1f} req/s, p50 {result.p50 * 1000:.1f} ms, "
+               f"p99 {result.p99 * 1000:.1f} ms, errors {result.error_rate:.2%} -> {path}")
+    if save_html:
+        save_html.parent.mkdir(parents=True, exist_ok=True)
+        save_html.write_text(compare.render_benchmark_html(saved))
+        click.echo(f"{stack}: report -> {save_html}")
+
+
+@main.command(name="compare")
+@click.argument("stacks", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="HTML report to write.")
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(path_type=Path, file_okay=False),
+              help="Folder of <stack>.benchmark.json and <stack>.cost.json files.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the table as JSON.")
+@click.pass_obj
+def compare_command(project_dir: Path, stacks: tuple[str, ...], out: Path, results_dir: Path,
+                    json_out: Path | None) -> None:
+    """Compare STACKS on cost, throughput and latency, as an HTML report with charts."""
+    from cncfdemo import compare, harness
+    from cncfdemo.benchmark_results import ResultsError
+    from cncfdemo.pricing import PricingError
+
+    try:
+        rows = compare.gather(list(stacks), results_dir, project_dir)
+    except (stackconfig.UnknownStackError, PricingError, ResultsError) as err:
+        raise click.ClickException(str(err)) from err
+    except harness.ProgramError as err:
+        raise click.ClickException(f"a stack cannot be rendered:\n\n{err}") from err
+    compare.write(rows, out, json_out)
+    click.echo(compare.format_text(rows), nl=False)
+    click.echo(f"report -> {out}")
+
 if __name__ == "__main__":
     sys.exit(main())
