@@ -189,11 +189,11 @@ def prometheus(tmp_path, pushgateway) -> Iterator[str]:
         process.stop()
 
 
-def run_wrk(target: str, pushgateway_url: str, run_id: str,
+def run_wrk(target: str, pushgateway_url: str, run_id: str, app_key: dict[str, str],
             connections: int = 4, threads: int = 2) -> subprocess.CompletedProcess:
     env = {
         "PATH": os.environ["PATH"],
-        "COUNTLY_APP_KEY": APP_KEY,
+        **app_key,
         "PUSHGATEWAY_URL": pushgateway_url,
         "BENCHMARK_STACK": "local-demo",
         "BENCHMARK_PROVIDER": "local",
@@ -204,6 +204,14 @@ def run_wrk(target: str, pushgateway_url: str, run_id: str,
         [require_tool("wrk"), f"--threads={threads}", f"--connections={connections}",
          "--duration=3s", "--timeout=5s", "--latency", f"--script={SCRIPT_PATH}", target],
         env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def app_key_file(tmp_path) -> dict[str, str]:
+    """The app key as the cluster hands it to wrk: a file from a mounted Secret."""
+    path = tmp_path / "app-key"
+    path.write_text(APP_KEY + "\n")
+    return {"COUNTLY_APP_KEY_FILE": str(path)}
 
 
 def wrk_summary(stdout: str) -> dict:
@@ -249,9 +257,11 @@ def scraped(prometheus_url: str, run_id: str) -> dict[str, float]:
     return values
 
 
-def test_prometheus_returns_what_wrk_reported(countly_api, pushgateway, prometheus):
+def test_prometheus_returns_what_wrk_reported(countly_api, pushgateway, prometheus,
+                                              app_key_file):
     run_id = "test-run-1"
-    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", pushgateway, run_id)
+    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", pushgateway, run_id,
+                     app_key_file)
     assert result.returncode == 0, result.stderr + result.stdout
     printed = wrk_summary(result.stdout)
     pushed = reported(result.stdout)
@@ -288,7 +298,9 @@ def test_prometheus_returns_what_wrk_reported(countly_api, pushgateway, promethe
 
 
 def test_the_run_wrote_valid_countly_events_with_the_known_error_share(countly_api, pushgateway):
-    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", pushgateway, "test-run-2")
+    # the key straight from the environment works too (a run by hand)
+    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", pushgateway, "test-run-2",
+                     {"COUNTLY_APP_KEY": APP_KEY})
     assert result.returncode == 0, result.stderr + result.stdout
     pushed = reported(result.stdout)
     in_flight = 4  # responses the server sent that wrk had not counted when it stopped
@@ -303,9 +315,19 @@ def test_the_run_wrote_valid_countly_events_with_the_known_error_share(countly_a
     assert pushed["errors"] == pytest.approx(pushed["requests"] / ERROR_EVERY, abs=in_flight + 1)
 
 
-def test_a_failed_push_fails_the_run(countly_api):
+def test_a_failed_push_fails_the_run(countly_api, app_key_file):
     closed = f"http://127.0.0.1:{free_port()}"
-    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", closed, "test-run-3")
+    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", closed, "test-run-3",
+                     app_key_file)
     assert result.returncode != 0
     assert "pushing the results to" in result.stderr
     assert "cannot connect" in result.stderr
+
+
+def test_a_missing_app_key_file_stops_wrk_before_the_load(countly_api, pushgateway, tmp_path):
+    missing = {"COUNTLY_APP_KEY_FILE": str(tmp_path / "absent")}
+    result = run_wrk(f"http://127.0.0.1:{countly_api.server_port}", pushgateway, "test-run-4",
+                     missing)
+    assert result.returncode != 0
+    assert "COUNTLY_APP_KEY_FILE" in result.stderr
+    assert countly_api.served == 0

@@ -108,8 +108,12 @@ def test_wrk_writes_to_countly_with_the_key_from_a_secret(program_run):
     (job,) = benchmark_jobs(run).values()
     env = env_of(wrk(job["spec"]["template"]["spec"]))
     assert env["COUNTLY_API_URL"]["value"] == "http://countly-api.demo.svc.cluster.local:3001"
-    assert env["COUNTLY_APP_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": "benchmark-countly", "key": "app-key"}
+    # the key is a file from the Secret, never an environment value
+    assert "COUNTLY_APP_KEY" not in env
+    assert env["COUNTLY_APP_KEY_FILE"]["value"] == "/var/run/secrets/cncfdemo/countly/app-key"
+    spec = job["spec"]["template"]["spec"]
+    volume = next(v for v in spec["volumes"] if v["name"] == "countly")
+    assert volume["secret"] == {"secretName": "benchmark-countly", "defaultMode": 0o440}
     assert env["PUSHGATEWAY_URL"]["value"] == "http://pushgateway.monitoring.svc.cluster.local:9091"
     assert (env["BENCHMARK_STACK"]["value"], env["BENCHMARK_PROVIDER"]["value"]) == (
         "local-demo", "local")
@@ -157,3 +161,10 @@ def test_more_threads_than_connections_is_refused():
         BenchmarkArgs(namespace="demo", stack="s", provider="local", countly_api_url="http://x",
                       countly_app_key="k", pushgateway_url="http://p", prometheus_url="http://q",
                       duration_seconds=10, connections=2, threads=4)
+
+
+def test_benchmark_pods_accept_no_connections(program_run):
+    policies = demo_objects(program_run("local-demo"), "NetworkPolicy")
+    policy = policies["wrk-ingress"]["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "wrk"
+    assert policy["policyTypes"] == ["Ingress"] and policy["ingress"] == []

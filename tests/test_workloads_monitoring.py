@@ -189,8 +189,10 @@ def test_grafana_admin_password_is_a_secret_from_birth(program_run):
     grafana = objects(run, "monitoring")["Deployment/grafana"]
     assert value not in json.dumps(grafana)
     env = {e["name"]: e for e in pod_spec(grafana)["containers"][0]["env"]}
-    assert env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "grafana-admin", "key": "password"}
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"]["value"] == "/etc/grafana/secrets/password"
+    volume = next(v for v in pod_spec(grafana)["volumes"] if v["name"] == "admin")
+    assert volume["secret"]["secretName"] == "grafana-admin"
 
 
 def test_grafana_provisions_prometheus_and_the_three_dashboards(program_run):
@@ -238,3 +240,15 @@ def test_monitoring_resources_are_children_of_the_component(program_run):
         obj = kubernetes_object(resource)
         if obj["metadata"].get("namespace") == "monitoring":
             assert resource.parent == component.urn, resource.urn
+
+
+def test_exporters_answer_prometheus_only(program_run):
+    policies = objects(program_run("local-demo"), "monitoring", "NetworkPolicy")
+    assert set(policies) == {f"NetworkPolicy/{app}-ingress" for app in (
+        "prometheus", "grafana", "pushgateway", "kube-state-metrics", "blackbox-exporter")}
+    for app in ("kube-state-metrics", "blackbox-exporter"):
+        (rule,) = policies[f"NetworkPolicy/{app}-ingress"]["spec"]["ingress"]
+        assert rule["from"] == [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "prometheus", "app.kubernetes.io/part-of": "cncfdemo"}}}]
+    (grafana,) = policies["NetworkPolicy/grafana-ingress"]["spec"]["ingress"]
+    assert grafana == {"ports": [{"protocol": "TCP", "port": 3000}]}

@@ -14,6 +14,7 @@ import pulumi_random as random
 from components.workloads.platform import (
     FOREGROUND_PRIORITY,
     container_security_context,
+    ingress_policy,
     labels,
     pod_security_context,
     resources,
@@ -25,6 +26,7 @@ IMAGE = "openeuler/wrk:4.2.0-oe2403sp1"
 SCRIPT_PATH = Path(__file__).parent / "files" / "benchmark" / "countly.lua"
 SCRIPT_MOUNT = "/etc/cncfdemo-benchmark"
 APP_KEY_SECRET_KEY = "app-key"
+SECRETS_MOUNT = "/var/run/secrets/cncfdemo/countly"
 # wrk needs no privileges and writes nothing; any unprivileged user will do.
 USER = 65534
 # How long a run may take beyond its duration (image pull, connection set-up, the push).
@@ -109,8 +111,8 @@ class Benchmark(pulumi.ComponentResource):
         def job_spec(run_id_env: dict, ttl: int | None) -> dict:
             env = [
                 {"name": "COUNTLY_API_URL", "value": args.countly_api_url},
-                {"name": "COUNTLY_APP_KEY", "valueFrom": {"secretKeyRef": {
-                    "name": app_key.metadata.name, "key": APP_KEY_SECRET_KEY}}},
+                {"name": "COUNTLY_APP_KEY_FILE",
+                 "value": f"{SECRETS_MOUNT}/{APP_KEY_SECRET_KEY}"},
                 {"name": "PUSHGATEWAY_URL", "value": args.pushgateway_url},
                 {"name": "BENCHMARK_STACK", "value": args.stack},
                 {"name": "BENCHMARK_PROVIDER", "value": args.provider},
@@ -127,8 +129,10 @@ class Benchmark(pulumi.ComponentResource):
                 "resources": resources(f"{250 * args.threads}m", "64Mi", str(args.threads),
                                        "256Mi"),
                 "securityContext": container_security_context(),
-                "volumeMounts": [{"name": "script", "mountPath": SCRIPT_MOUNT,
-                                  "readOnly": True}],
+                "volumeMounts": [
+                    {"name": "script", "mountPath": SCRIPT_MOUNT, "readOnly": True},
+                    {"name": "countly", "mountPath": SECRETS_MOUNT, "readOnly": True},
+                ],
             }
             spec = {
                 # a retried run would push a second, different result under the same run id
@@ -140,16 +144,24 @@ class Benchmark(pulumi.ComponentResource):
                         "restartPolicy": "Never",
                         "priorityClassName": FOREGROUND_PRIORITY,
                         "automountServiceAccountToken": False,
-                        "securityContext": pod_security_context(USER),
+                        "securityContext": pod_security_context(USER, fs_group=USER),
                         "containers": [container],
-                        "volumes": [{"name": "script",
-                                     "configMap": {"name": script_map.metadata.name}}],
+                        "volumes": [
+                            {"name": "script",
+                             "configMap": {"name": script_map.metadata.name}},
+                            # readable by the pod's group (fsGroup), not by everyone
+                            {"name": "countly", "secret": {
+                                "secretName": app_key.metadata.name, "defaultMode": 0o440}},
+                        ],
                     },
                 },
             }
             if ttl is not None:
                 spec["ttlSecondsAfterFinished"] = ttl
             return spec
+
+        # wrk connects out (Countly, the Pushgateway) and serves nothing
+        ingress_policy(name, "wrk", namespace, [], None, child)
 
         # Later runs: each Job created from this template is its own run, named after the Job
         # unless `cncfdemo benchmark` sets RUN_ID.

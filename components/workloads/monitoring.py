@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.workloads import monitoring_grafana, monitoring_prometheus
 from components.workloads.monitoring_exporters import (
+    PORTS,
     BlackboxExporter,
     KubeStateMetrics,
     NodeExporter,
@@ -18,6 +20,7 @@ from components.workloads.monitoring_exporters import (
 )
 from components.workloads.monitoring_grafana import Grafana
 from components.workloads.monitoring_prometheus import Prometheus, PrometheusArgs, ScrapeTargets
+from components.workloads.platform import ingress_policy, selector
 from stacks.cluster import Exposure
 
 _RETENTION = r"^[1-9]\d*[hdwy]$"
@@ -83,6 +86,21 @@ class Monitoring(pulumi.ComponentResource):
         ), child)
 
         grafana = Grafana(name, namespace, args.exposure, prometheus.in_cluster_url, child)
+
+        # Who may connect to what. Prometheus, Grafana and the Pushgateway are reached by
+        # people (node port, load balancer or port-forward) and by pods in other namespaces
+        # (wrk pushes); the exporters answer Prometheus only. node-exporter uses the host's
+        # network, where policies do not apply. Kubelet probes come from the node, always
+        # admitted.
+        from_prometheus = [{"podSelector": {"matchLabels": selector("prometheus")}}]
+        for app, ports, sources in (
+            ("prometheus", [monitoring_prometheus.PORT], None),
+            ("grafana", [monitoring_grafana.PORT], None),
+            ("pushgateway", [PORTS["pushgateway"]], None),
+            ("kube-state-metrics", [PORTS["kube-state-metrics"]], from_prometheus),
+            ("blackbox-exporter", [PORTS["blackbox-exporter"]], from_prometheus),
+        ):
+            ingress_policy(name, app, namespace, ports, sources, child)
 
         self.prometheus_url = prometheus.url
         self.grafana_url = grafana.url

@@ -29,6 +29,7 @@ USER = 472
 DASHBOARDS_DIR = Path(__file__).parent / "files" / "grafana" / "dashboards"
 DASHBOARDS_MOUNT = "/etc/grafana/dashboards"
 ADMIN_USER = "admin"
+SECRETS_MOUNT = "/etc/grafana/secrets"
 DATASOURCE_UID = "prometheus"
 
 
@@ -106,16 +107,14 @@ class Grafana:
             opts=opts,
         )
 
-        def secret_env(variable: str, key: str) -> dict:
-            return {"name": variable, "valueFrom": {"secretKeyRef": {
-                "name": admin.metadata.name, "key": key}}}
-
         container = {
             "name": app,
             "image": IMAGE,
             "env": [
-                secret_env("GF_SECURITY_ADMIN_USER", "user"),
-                secret_env("GF_SECURITY_ADMIN_PASSWORD", "password"),
+                {"name": "GF_SECURITY_ADMIN_USER", "value": ADMIN_USER},
+                # Grafana reads a setting from the file named by its __FILE variable
+                {"name": "GF_SECURITY_ADMIN_PASSWORD__FILE",
+                 "value": f"{SECRETS_MOUNT}/password"},
                 {"name": "GF_PATHS_PROVISIONING", "value": "/etc/grafana/provisioning"},
                 {"name": "GF_PATHS_DATA", "value": "/var/lib/grafana"},
                 # logs go to the console; the root filesystem is read-only
@@ -138,6 +137,7 @@ class Grafana:
                 {"name": "dashboards", "mountPath": DASHBOARDS_MOUNT, "readOnly": True},
                 {"name": "data", "mountPath": "/var/lib/grafana"},
                 {"name": "tmp", "mountPath": "/tmp"},
+                {"name": "admin", "mountPath": SECRETS_MOUNT, "readOnly": True},
             ],
         }
         self.deployment = k8s.apps.v1.Deployment(
@@ -163,6 +163,8 @@ class Grafana:
                         # Everything Grafana keeps is provisioned: its database can be lost.
                         {"name": "data", "emptyDir": {"sizeLimit": "512Mi"}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        {"name": "admin", "secret": {"secretName": admin.metadata.name,
+                                                     "defaultMode": 0o440}},
                     ],
                 }},
             },

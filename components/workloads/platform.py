@@ -144,3 +144,24 @@ def http_probe(path: str, port: int | str, period: int = 10, delay: int = 0,
         "timeoutSeconds": 5,
         "failureThreshold": failures,
     }
+
+
+def ingress_policy(name: str, app: str, namespace: str, ports: list[int],
+                   sources: list[dict] | None, opts: pulumi.ResourceOptions
+                   ) -> k8s.networking.v1.NetworkPolicy:
+    """Admit connections to `app`'s pods only on `ports`, and only from `sources` (NetworkPolicy
+    peers); `sources=None` admits any source, `ports=[]` admits nothing."""
+    rules = []
+    if ports:
+        rule: dict = {"ports": [{"protocol": "TCP", "port": port} for port in ports]}
+        if sources is not None:
+            rule["from"] = sources
+        rules.append(rule)
+    return k8s.networking.v1.NetworkPolicy(
+        f"{name}-{app}-ingress",
+        metadata={"name": f"{app}-ingress", "namespace": namespace,
+                  "labels": labels(app, "network-policy")},
+        spec={"podSelector": {"matchLabels": selector(app)}, "policyTypes": ["Ingress"],
+              "ingress": rules},
+        opts=opts,
+    )

@@ -1,8 +1,9 @@
 -- The cncfdemo benchmark: wrk writes real Countly events through the write API (/i), one
 -- device id after another, and done() pushes the run's summary to the Prometheus Pushgateway.
 --
--- Settings come from the environment, so the app key can come from a Kubernetes Secret:
---   COUNTLY_APP_KEY        app key of the Countly application the events are written to
+-- Settings come from the environment:
+--   COUNTLY_APP_KEY_FILE   file holding the app key of the Countly application the events
+--                          are written to (a mounted Secret), or COUNTLY_APP_KEY, the key itself
 --   PUSHGATEWAY_URL        http://host:port of the Pushgateway
 --   BENCHMARK_STACK, BENCHMARK_PROVIDER, RUN_ID
 --                          grouping labels of the pushed metrics ([A-Za-z0-9._-]+)
@@ -31,6 +32,24 @@ local function required(name)
   return value
 end
 
+-- A secret from the file NAME_FILE names, else from NAME itself.
+local function secret(name)
+  local path = os.getenv(name .. "_FILE")
+  if path == nil or path == "" then
+    return required(name)
+  end
+  local file, problem = io.open(path, "r")
+  if file == nil then
+    fail(name .. "_FILE: " .. problem)
+  end
+  local value = file:read("*a"):gsub("%s+$", "")
+  file:close()
+  if value == "" then
+    fail(name .. "_FILE: " .. path .. " is empty")
+  end
+  return value
+end
+
 local function label(name)
   local value = required(name)
   if not value:match("^[A-Za-z0-9._-]+$") then
@@ -51,7 +70,7 @@ end
 
 -- request generation, in every thread -------------------------------------------------------
 
-local app_key = url_encode(required("COUNTLY_APP_KEY"))
+local app_key = url_encode(secret("COUNTLY_APP_KEY"))
 local run_id = label("RUN_ID")
 local devices = tonumber(os.getenv("BENCHMARK_DEVICES") or "10000")
 local events = url_encode(string.format(
