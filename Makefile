@@ -14,7 +14,7 @@ export PULUMI_CONFIG_PASSPHRASE ?= cncfdemo-local-state
 # What the tests run for real (see DESIGN.md, "Seeing it without a cloud").
 TEST_APT_PACKAGES := prometheus prometheus-pushgateway wrk cloud-init shellcheck packer \
 	debootstrap systemd systemd-container iproute2 chromium nodejs fonts-dejavu-core \
-	ca-certificates curl
+	ca-certificates curl zstd dpkg-dev gpg
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # checkov pins old boto3 and packaging, so it lives in its own virtual environment, pinned here.
 CHECKOV_VENV := .venv-checkov
@@ -50,6 +50,9 @@ destroy:
 deps-test: venv $(CHECKOV_VENV)/checkov-$(CHECKOV_VERSION).installed
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEST_APT_PACKAGES) >/dev/null
+	@# kubectl for the readiness gate's tests: Debian's only where none is on the PATH, since a
+	@# kubectl packaged elsewhere (Google Cloud SDK) owns the same file
+	command -v kubectl >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 	$(PIP) install --quiet -e '.[dev]'
 
 # A marker per version, so changing CHECKOV_VERSION installs the new one.

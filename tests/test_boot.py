@@ -1,0 +1,333 @@
+"""The node user-data, booted for real: systemd as PID 1 and cloud-init in a Debian userland.
+
+A master and a minion each boot twice under systemd-nspawn:
+
+- prebuilt: the image already holds the packages (as packer/ leaves it, with
+  /etc/cncfdemo/image-prebuilt), so cncfdemo-install.service is skipped;
+- install-at-boot: a stock image, where cncfdemo-install.service runs the install script.
+
+The nodes' network fetches are replaced by local files, bind-mounted read-only at /srv/downloads
+and named through the scripts' own variables in /etc/default/cncfdemo (the override file every
+cncfdemo unit reads): the package repositories, laid out like pkgs.k8s.io and Docker's and signed
+with a throwaway key, and an excerpt of Calico's manifest with the lines kubeadm-master.sh edits.
+
+kubeadm, kubelet, kubectl and containerd are stand-ins that record how they were called
+(tests/boot/standins.py); so are modprobe and sysctl, since a container can neither load kernel
+modules nor see the bridge sysctls.
+
+The machine has no network but its loopback device: masters.<cluster>.k8s resolves through
+/etc/hosts to addresses in 127.0.1.0/24, and the node's own address (NODE_IP) is put on loopback,
+the lowest of them for the master, so that it is the master that runs kubeadm init.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cloud_init import ROLE_UNITS, UNITS, UNITS_DIR, api_endpoint, api_host, render_user_data
+from components.bootstrap.credentials import ca_cert_hash
+from tests.boot import machine, standins, userland
+from tests.boot.params import make_params
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.slow
+
+CLUSTER = "boot"
+MASTER_COUNT = 3
+# Every address is on loopback (127.0.0.0/8): nothing leaves the machine's private network.
+MASTER_ADDRESSES = tuple(f"127.0.1.{10 + i}" for i in range(MASTER_COUNT))
+MINION_ADDRESS = "127.0.1.20"
+# What the nodes would download, as local files: the package repositories and the CNI manifest.
+DOWNLOADS_MOUNT = "/srv/downloads"
+
+# The lines of Calico's manifest that kubeadm-master.sh edits, as upstream ships them.
+CALICO_MANIFEST_EXCERPT = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: calico-node
+  namespace: kube-system
+spec:
+  template:
+    spec:
+      containers:
+        - name: calico-node
+          env:
+            # - name: CALICO_IPV4POOL_CIDR
+            #   value: "192.168.0.0/16"
+"""
+
+ROLE_UNIT = {"masters": "kubeadm-master.service", "minions": "kubeadm-minion.service"}
+ROLE_FILE = {"masters": "/etc/sysconfig/kubernetes-master",
+             "minions": "/etc/sysconfig/kubernetes-minion"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    role: str
+    prebuilt: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.role[:-1]}-{'prebuilt' if self.prebuilt else 'install-at-boot'}"
+
+
+SCENARIOS = [Scenario("masters", True), Scenario("minions", True),
+             Scenario("masters", False), Scenario("minions", False)]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the program made for the nodes, and their user-data."""
+
+    endpoint: str
+    token: str
+    ca_cert_hash: str
+    pod_cidr: str
+    user_data: dict[tuple[str, bool], str]  # (role, prebuilt) -> #cloud-config
+
+
+@pytest.fixture(scope="session")
+def tools() -> dict[str, str]:
+    return {name: require_tool(name) for name in (
+        "debootstrap", "systemd-nspawn", "zstd", "dpkg-deb", "dpkg-scanpackages", "gpg")}
+
+
+@pytest.fixture(scope="session")
+def userland_tarball(tools) -> Path:
+    return userland.tarball(tools["debootstrap"], tools["zstd"])
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    params = make_params(CLUSTER, MASTER_COUNT, prebuilt=False)
+    user_data = {}
+    for role in ("masters", "minions"):
+        for prebuilt in (True, False):
+            node = dataclasses.replace(params, node_image_prebuilt=prebuilt)
+            user_data[(role, prebuilt)] = render_user_data(role, node)
+    return Cluster(endpoint=api_endpoint(CLUSTER), token=params.token,
+                   ca_cert_hash=params.ca_cert_hash, pod_cidr=params.pod_cidr,
+                   user_data=user_data)
+
+
+@dataclass(frozen=True)
+class Downloads:
+    root: Path  # bind-mounted at DOWNLOADS_MOUNT
+    packages: list[standins.StandInPackage]
+    debs: list[Path]
+
+
+@pytest.fixture(scope="session")
+def downloads(tmp_path_factory, tools) -> Downloads:
+    root = tmp_path_factory.mktemp("downloads")
+    (root / "cni").mkdir()
+    (root / "cni/calico.yaml").write_text(CALICO_MANIFEST_EXCERPT)
+    kubernetes = standins.kubernetes_packages("1.35.3")
+    containerd = standins.containerd_packages()
+    with standins.signer() as signing:
+        standins.build_flat_repository(kubernetes, root / "kubernetes", signing)
+        standins.build_suite_repository(containerd, root / "docker", signing)
+    debs = [root / "kubernetes" / p.filename for p in kubernetes]
+    debs += [root / "docker/pool/stable" / p.filename for p in containerd]
+    return Downloads(root=root, packages=kubernetes + containerd, debs=debs)
+
+
+def _overrides(scenario: Scenario, node_ip: str) -> str:
+    """/etc/default/cncfdemo: read by every cncfdemo unit after the cluster's settings."""
+    # A bootstrap that waits for something that never comes gives up within the boot's bounds.
+    lines = [f"NODE_IP={node_ip}", "BOOTSTRAP_TIMEOUT=20"]
+    # Network fetches, replaced by the bind-mounted local files.
+    lines.append(f"CNI_MANIFEST_URL=file://{DOWNLOADS_MOUNT}/cni/calico.yaml")
+    if not scenario.prebuilt:
+        lines += [
+            f"KUBERNETES_APT_REPO=file://{DOWNLOADS_MOUNT}/kubernetes/",
+            f"CONTAINERD_APT_REPO=file://{DOWNLOADS_MOUNT}/docker",
+            f"CONTAINERD_APT_KEY_URL=file://{DOWNLOADS_MOUNT}/docker/gpg",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module", params=SCENARIOS, ids=lambda s: s.id)
+def booted(request, tmp_path_factory, tools, userland_tarball, cluster, downloads):
+    scenario: Scenario = request.param
+    work = tmp_path_factory.mktemp(scenario.id)
+    root = userland.unpack(userland_tarball, work / "root", tools["zstd"])
+
+    node_ip = MASTER_ADDRESSES[0] if scenario.role == "masters" else MINION_ADDRESS
+    spec = machine.MachineSpec(
+        user_data=cluster.user_data[(scenario.role, scenario.prebuilt)],
+        hostname=f"{scenario.role[:-1]}-boot-test",
+        report_units=UNITS,
+        node_address=node_ip,
+        hosts=[(address, api_host(CLUSTER)) for address in MASTER_ADDRESSES],
+        binds_ro={downloads.root: DOWNLOADS_MOUNT},
+    )
+    machine.prepare(root, spec)
+    (root / "etc/default/cncfdemo").write_text(_overrides(scenario, node_ip))
+    for tool in ("/usr/local/sbin/modprobe", "/usr/local/sbin/sysctl"):
+        standins.install_tool(root, tool)
+
+    if scenario.prebuilt:
+        standins.install_into(root, downloads.debs)
+        (root / "etc/cncfdemo").mkdir(exist_ok=True)
+        (root / "etc/cncfdemo/image-prebuilt").touch()
+    else:
+        # The machine has no network, so the stock image's Debian mirror is left out.
+        (root / "etc/apt/sources.list").unlink(missing_ok=True)
+
+    return scenario, machine.boot(tools["systemd-nspawn"], root, spec, work)
+
+
+def _fail(boot: machine.BootResult, message: str) -> str:
+    return f"{message}\n{boot.diagnostics()}"
+
+
+def test_cloud_init_finished_without_errors(booted):
+    _, boot = booted
+    result = json.loads(boot.text("cloud-init-result.json"))["v1"]
+    assert result["errors"] == [], _fail(boot, f"cloud-init errors: {result['errors']}")
+    assert "status: done" in boot.text("cloud-init-status.txt"), _fail(boot, "cloud-init not done")
+
+
+def test_role_unit_ran_and_the_other_was_skipped(booted):
+    scenario, boot = booted
+    ran = boot.unit(ROLE_UNIT[scenario.role])
+    assert (ran["ConditionResult"], ran["Result"], ran["ActiveState"], ran["ExecMainStatus"]) \
+        == ("yes", "success", "active", "0"), _fail(boot, f"{ROLE_UNIT[scenario.role]}: {ran}")
+
+    (other,) = set(ROLE_UNITS) - {ROLE_UNIT[scenario.role]}
+    skipped = boot.unit(other)
+    # Evaluated (a timestamp) and false: started, and skipped by ConditionPathExists.
+    assert skipped["ConditionTimestampMonotonic"] != "0", _fail(boot, f"{other} never started")
+    assert (skipped["ConditionResult"], skipped["ActiveState"]) == ("no", "inactive"), \
+        _fail(boot, f"{other}: {skipped}")
+    assert skipped["ExecMainStartTimestampMonotonic"] == "0", f"{other} ran its command"
+
+
+def test_install_unit_runs_only_without_a_prebuilt_image(booted):
+    scenario, boot = booted
+    install = boot.unit("cncfdemo-install.service")
+    journal = boot.text("units/cncfdemo-install.service.journal")
+    assert install["ConditionTimestampMonotonic"] != "0", "cncfdemo-install.service never started"
+    if scenario.prebuilt:
+        assert install["ConditionResult"] == "no", _fail(boot, f"install ran: {install}")
+        assert "install-kubernetes" not in journal
+        return
+    assert (install["ConditionResult"], install["Result"], install["ActiveState"]) \
+        == ("yes", "success", "active"), _fail(boot, journal)
+    # The keys were fetched and used: no source is trusted without a signature.
+    sources = sorted((boot.results / "files/etc/apt/sources.list.d").glob("*.list"))
+    assert [s.name for s in sources] == ["containerd.list", "kubernetes.list"]
+    for source in sources:
+        line = source.read_text()
+        assert "signed-by=/etc/apt/keyrings/" in line and "trusted=yes" not in line, line
+    assert {"kubelet", "kubeadm", "kubectl", "containerd.io"} \
+        <= set(boot.text("held-packages.txt").split())
+    config = (boot.results / "files/etc/containerd/config.toml").read_text()
+    assert "SystemdCgroup = true" in config
+    assert [call["argv"] for call in boot.calls("modprobe")] == [["overlay"], ["br_netfilter"]]
+
+
+def test_packages_at_the_pinned_versions(booted, downloads):
+    _, boot = booted
+    installed = {}
+    for line in boot.text("packages.txt").splitlines():
+        name, version, status = line.split(" ", 2)
+        installed[name] = (version, status.strip())
+    for package in downloads.packages:
+        # db:Status-Abbrev: desired (i install, h hold), then the state (i installed).
+        version, status = installed.get(package.name, (None, "--"))
+        assert (version, status[1]) == (package.version, "i"), f"{package.name}: {version} {status}"
+
+
+def test_drop_ins_applied(booted):
+    _, boot = booted
+    for unit in UNITS:
+        expected = {f"/etc/systemd/system/{unit}.d/{conf.name}"
+                    for conf in (UNITS_DIR / f"{unit}.d").glob("*.conf")}
+        applied = set(boot.unit(unit)["DropInPaths"].split())
+        assert expected and expected <= applied, f"{unit}: drop-ins {applied}, want {expected}"
+
+
+def _written_files(user_data: str) -> dict[str, str]:
+    """path -> permissions, as the user-data asks cloud-init to write them."""
+    return {f["path"]: f.get("permissions", "0644")
+            for f in yaml.safe_load(user_data)["write_files"]}
+
+
+SECRET_NAMES = ("token", "certificate-key", "kubeadm-init.yaml")
+
+
+def test_secret_files_readable_only_by_root(booted, cluster):
+    scenario, boot = booted
+    modes = boot.modes()
+    written = _written_files(cluster.user_data[(scenario.role, scenario.prebuilt)])
+    secrets = {path for path, permissions in written.items() if permissions == "0600"}
+    # Every file holding a key or a join credential is among them.
+    for path in written:
+        if path.endswith(".key") or path.rsplit("/", 1)[-1] in SECRET_NAMES:
+            assert path in secrets, f"{path} is not written 0600"
+    assert "/etc/cncfdemo/token" in secrets
+    for path in secrets:
+        assert modes.get(path) == ("600", "root", "root", "regular file"), \
+            _fail(boot, f"{path}: {modes.get(path)}")
+
+
+def test_role_file_written(booted):
+    scenario, boot = booted
+    modes = boot.modes()
+    assert ROLE_FILE[scenario.role] in modes
+    others = set(ROLE_FILE.values()) - {ROLE_FILE[scenario.role]}
+    assert not others & set(modes), f"both role files on a {scenario.role[:-1]}"
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def test_kubeadm_called_with_the_endpoint_token_and_ca_hash(booted, cluster):
+    scenario, boot = booted
+    bootstrap = [call for call in boot.calls("kubeadm") if call["argv"][:1] in (["init"], ["join"])]
+    assert len(bootstrap) == 1, _fail(boot, f"kubeadm init/join calls: {bootstrap}")
+    (call,) = bootstrap
+    assert call["unit"] == ROLE_UNIT[scenario.role]
+    argv = call["argv"]
+
+    if scenario.role == "minions":
+        assert argv[:2] == ["join", cluster.endpoint]
+        assert _option(argv, "--token") == cluster.token
+        assert _option(argv, "--discovery-token-ca-cert-hash") == cluster.ca_cert_hash
+        assert "--control-plane" not in argv
+        # The CA the minion was given is the one the hash pins.
+        ca = (boot.results / "files/etc/cncfdemo/ca.crt").read_text()
+        assert ca_cert_hash(ca) == cluster.ca_cert_hash
+        return
+
+    # The lowest of the masters' addresses (this node's): it initialises the cluster.
+    assert argv[0] == "init" and "--upload-certs" in argv
+    config_path = _option(argv, "--config")
+    documents = {d["kind"]: d for d in yaml.safe_load_all(call["files"][config_path])}
+    assert documents["ClusterConfiguration"]["controlPlaneEndpoint"] == cluster.endpoint
+    assert [t["token"] for t in documents["InitConfiguration"]["bootstrapTokens"]] \
+        == [cluster.token]
+    # kubeadm init signs with the CA in /etc/kubernetes/pki: the one the joins' hash pins.
+    ca = (boot.results / "files/etc/kubernetes/pki/ca.crt").read_text()
+    assert ca_cert_hash(ca) == cluster.ca_cert_hash
+    assert (boot.results / "files/etc/cncfdemo/ca-cert-hash").read_text().strip() \
+        == cluster.ca_cert_hash
+    applied = [c for c in boot.calls("kubectl") if "apply" in c["argv"]]
+    assert len(applied) == 1, _fail(boot, f"the first master applied {applied}, not the CNI")
+    manifest = applied[0]["files"][_option(applied[0]["argv"], "-f")]
+    assert f'value: "{cluster.pod_cidr}"' in manifest
