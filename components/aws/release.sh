@@ -5,10 +5,12 @@
 # so nothing is left behind and nothing holds the VPC. The admin kubeconfig arrives on standard
 # input and lives only in a private temporary file.
 #
-# Environment: RELEASE_TIMEOUT (seconds), CSI_DRIVER (the volumes' driver name).
+# Environment: RELEASE_TIMEOUT (seconds), CSI_DRIVER (the volumes' driver name), POLL_INTERVAL
+# (seconds, default 10).
 set -eu
 
 : "${RELEASE_TIMEOUT:?}" "${CSI_DRIVER:?}"
+interval="${POLL_INTERVAL:-10}"
 
 if ! command -v kubectl >/dev/null 2>&1; then
     echo "release: kubectl is not installed; without it the cluster's load balancers and" \
@@ -57,6 +59,6 @@ while :; do
             "$leftovers" >&2
         exit 1
     fi
-    sleep 10
+    sleep "$interval"
 done
 echo "release: no load balancer or volume made by Kubernetes is left"
