@@ -51,7 +51,7 @@ function passwordWorks(spec, password) {
 }
 
 function ensureUser(spec) {
-  const password = fs.readFileSync(spec.passwordFile, 'utf8').trim();
+  const password = readSecret(spec.passwordFile);
   const db = mongos.getDB(spec.db);
   const existing = db.getUser(spec.user);
   if (!existing) {

@@ -26,10 +26,14 @@ function env(name, fallback) {
   return fallback;
 }
 
+function readSecret(path) {
+  return fs.readFileSync(path, 'utf8').trim();
+}
+
 // Secrets arrive as files (a mounted Secret), never as environment variables; `name` is the
 // variable holding the file's path.
 function secretFile(name) {
-  return fs.readFileSync(env(name), 'utf8').trim();
+  return readSecret(env(name));
 }
 
 // MongoDB ignores whitespace in a key file, so the password it derives from one has none.
@@ -37,15 +41,31 @@ function keyfileContent(name) {
   return fs.readFileSync(env(name), 'utf8').replace(/\s+/g, '');
 }
 
+// Throws rather than quits, so a wait can retry it and an uncaught one still fails the Job.
 function check(result, what) {
   if (!result || result.ok !== 1) {
-    fail(`${what} failed: ${JSON.stringify(result)}`);
+    throw new Error(`${what} failed: ${JSON.stringify(result)}`);
   }
   return result;
 }
 
+// The reply to a command, including a refusal: mongosh throws when the server answers ok: 0,
+// and some refusals are answers here (a set that is not initiated yet). Network errors, which
+// carry no server code, are still thrown.
+function command(db, request) {
+  try {
+    return db.runCommand(request);
+  } catch (err) {
+    if (typeof err.code !== 'number') {
+      throw err;
+    }
+    return { ok: 0, code: err.code, codeName: err.codeName, errmsg: err.message };
+  }
+}
+
 // Ask `probe` again every POLL_INTERVAL_MS until it returns something truthy; give up after
-// `seconds`. An exception counts as "not yet" (the member may still be starting).
+// `seconds`. An exception counts as "not yet" (the member may still be starting), so a probe
+// throws and never quits.
 function waitFor(what, seconds, probe) {
   const deadline = Date.now() + seconds * 1000;
   let lastProblem = 'no answer yet';

@@ -13,7 +13,7 @@ const waitSeconds = Number(env('WAIT_SECONDS', '900'));
 const key = keyfileContent('KEYFILE_PATH');
 
 function replicaSetStatus(connection) {
-  return connection.getDB('admin').runCommand({ replSetGetStatus: 1 });
+  return command(connection.getDB('admin'), { replSetGetStatus: 1 });
 }
 
 function initiate(first) {
@@ -56,7 +56,9 @@ function addMissingMembers(connections) {
     const nextId = Math.max(...config.members.map((member) => member._id)) + 1;
     config.members.push({ _id: nextId, host: missing[0] });
     config.version += 1;
-    check(admin.runCommand({ replSetReconfig: config }), `adding ${missing[0]}`);
+    // refused while the previous configuration is still being committed: ask again
+    waitFor(`${setName} to accept ${missing[0]}`, waitSeconds,
+      () => check(admin.runCommand({ replSetReconfig: config }), `adding ${missing[0]}`));
     log(`added ${missing[0]} to ${setName}`);
     waitFor(`${missing[0]} to join ${setName}`, waitSeconds, () => {
       const status = replicaSetStatus(primary);
