@@ -184,7 +184,6 @@ class NodeDns(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.ready: list[pulumi.Resource] = [zone, function]
         for rule_name, rule in (("group-events", group_events), ("repair", repair)):
             permission = lambda_.Permission(
                 f"{name}-{rule_name}",
@@ -194,13 +193,12 @@ class NodeDns(pulumi.ComponentResource):
                 source_arn=rule.arn,
                 opts=child,
             )
-            target = cloudwatch.EventTarget(
+            cloudwatch.EventTarget(
                 f"{name}-{rule_name}",
                 rule=rule.name,
                 arn=function.arn,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
             )
-            self.ready += [permission, target]
 
         self.zone_id = zone.zone_id
         self.function_name = function.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pulumi
 from pulumi_aws import ec2
 
 # Debian's own account publishes the official cloud images.
@@ -34,6 +35,12 @@ def node_image(prebuilt: str | None, instance_type: str) -> NodeImage:
     if prebuilt:
         found = ec2.get_ami(filters=[{"name": "image-id", "values": [prebuilt]}],
                             most_recent=True)
+        if found.architecture and found.architecture != arch:
+            raise pulumi.RunError(
+                f"cncfdemo:nodeImage: {prebuilt} is an {found.architecture} image, but "
+                f"{instance_type} machines need {arch}. Build the image for {arch}, or choose "
+                "another machine type with `pulumi config set cncfdemo:masterSize ...` "
+                "(or minionSize).")
         return NodeImage(found.id, found.root_device_name or "/dev/xvda",
                          f"prebuilt {prebuilt}")
     debian_arch = "amd64" if arch == "x86_64" else "arm64"
