@@ -22,27 +22,33 @@ the lowest of them for the master, so that it is the master that runs kubeadm in
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_tool
 
-from cloud_init import ROLE_UNITS, UNITS, UNITS_DIR, api_endpoint, api_host, render_user_data
-from components.bootstrap.credentials import ca_cert_hash
+from cloud_init import ROLE_UNITS, UNITS
 from tests.boot import machine, standins, userland
-from tests.boot.params import make_params
-from tests.conftest import require_tool
+from tests.boot.stack import StackNodes, spki_sha256, stack_nodes
 
 pytestmark = pytest.mark.slow
 
-CLUSTER = "boot"
-MASTER_COUNT = 3
+STACK = "aws-demo"
+# The same stack with a prebuilt node image (any AMI id: the render never looks it up).
+PREBUILT_OVERRIDES = {"nodeImage": "ami-0123456789abcdef0"}
+
 # Every address is on loopback (127.0.0.0/8): nothing leaves the machine's private network.
-MASTER_ADDRESSES = tuple(f"127.0.1.{10 + i}" for i in range(MASTER_COUNT))
-MINION_ADDRESS = "127.0.1.20"
+MINION_ADDRESS = "127.0.1.200"
+
+
+def master_addresses(count: int) -> list[str]:
+    return [f"127.0.1.{10 + i}" for i in range(count)]
+
+
 # What the nodes would download, as local files: the package repositories and the CNI manifest.
 DOWNLOADS_MOUNT = "/srv/downloads"
 
@@ -82,17 +88,6 @@ SCENARIOS = [Scenario("masters", True), Scenario("minions", True),
              Scenario("masters", False), Scenario("minions", False)]
 
 
-@dataclass(frozen=True)
-class Cluster:
-    """What the program made for the nodes, and their user-data."""
-
-    endpoint: str
-    token: str
-    ca_cert_hash: str
-    pod_cidr: str
-    user_data: dict[tuple[str, bool], str]  # (role, prebuilt) -> #cloud-config
-
-
 @pytest.fixture(scope="session")
 def tools() -> dict[str, str]:
     return {name: require_tool(name) for name in (
@@ -105,16 +100,10 @@ def userland_tarball(tools) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Cluster:
-    params = make_params(CLUSTER, MASTER_COUNT, prebuilt=False)
-    user_data = {}
-    for role in ("masters", "minions"):
-        for prebuilt in (True, False):
-            node = dataclasses.replace(params, node_image_prebuilt=prebuilt)
-            user_data[(role, prebuilt)] = render_user_data(role, node)
-    return Cluster(endpoint=api_endpoint(CLUSTER), token=params.token,
-                   ca_cert_hash=params.ca_cert_hash, pod_cidr=params.pod_cidr,
-                   user_data=user_data)
+def stacks(program_run) -> dict[bool, StackNodes]:
+    """The stack's nodes as rendered, by whether the stack was given a prebuilt image."""
+    return {False: stack_nodes(program_run(STACK)),
+            True: stack_nodes(program_run(STACK, **PREBUILT_OVERRIDES))}
 
 
 @dataclass(frozen=True)
@@ -155,18 +144,21 @@ def _overrides(scenario: Scenario, node_ip: str) -> str:
 
 
 @pytest.fixture(scope="module", params=SCENARIOS, ids=lambda s: s.id)
-def booted(request, tmp_path_factory, tools, userland_tarball, cluster, downloads):
+def booted(request, tmp_path_factory, tools, userland_tarball, stacks, downloads):
     scenario: Scenario = request.param
     work = tmp_path_factory.mktemp(scenario.id)
     root = userland.unpack(userland_tarball, work / "root", tools["zstd"])
 
-    node_ip = MASTER_ADDRESSES[0] if scenario.role == "masters" else MINION_ADDRESS
+    nodes = stacks[scenario.prebuilt]
+    masters = master_addresses(nodes.master_count)
+    # A master has the lowest of the masters' addresses: it is the one that runs kubeadm init.
+    node_ip = masters[0] if scenario.role == "masters" else MINION_ADDRESS
     spec = machine.MachineSpec(
-        user_data=cluster.user_data[(scenario.role, scenario.prebuilt)],
+        user_data=nodes.user_data[scenario.role],
         hostname=f"{scenario.role[:-1]}-boot-test",
-        report_units=UNITS,
+        report_units=(*UNITS, "kubelet.service", "containerd.service"),
         node_address=node_ip,
-        hosts=[(address, api_host(CLUSTER)) for address in MASTER_ADDRESSES],
+        hosts=[(address, nodes.endpoint.rsplit(":", 1)[0]) for address in masters],
         binds_ro={downloads.root: DOWNLOADS_MOUNT},
     )
     machine.prepare(root, spec)
@@ -182,7 +174,10 @@ def booted(request, tmp_path_factory, tools, userland_tarball, cluster, download
         # The machine has no network, so the stock image's Debian mirror is left out.
         (root / "etc/apt/sources.list").unlink(missing_ok=True)
 
-    return scenario, machine.boot(tools["systemd-nspawn"], root, spec, work)
+    boot = machine.boot(tools["systemd-nspawn"], root, spec, work)
+    # The results stay for the assertions; the 200 MB userland is not needed any more.
+    shutil.rmtree(root)
+    return scenario, nodes, boot
 
 
 def _fail(boot: machine.BootResult, message: str) -> str:
@@ -190,14 +185,14 @@ def _fail(boot: machine.BootResult, message: str) -> str:
 
 
 def test_cloud_init_finished_without_errors(booted):
-    _, boot = booted
+    _, _, boot = booted
     result = json.loads(boot.text("cloud-init-result.json"))["v1"]
     assert result["errors"] == [], _fail(boot, f"cloud-init errors: {result['errors']}")
     assert "status: done" in boot.text("cloud-init-status.txt"), _fail(boot, "cloud-init not done")
 
 
 def test_role_unit_ran_and_the_other_was_skipped(booted):
-    scenario, boot = booted
+    scenario, _, boot = booted
     ran = boot.unit(ROLE_UNIT[scenario.role])
     assert (ran["ConditionResult"], ran["Result"], ran["ActiveState"], ran["ExecMainStatus"]) \
         == ("yes", "success", "active", "0"), _fail(boot, f"{ROLE_UNIT[scenario.role]}: {ran}")
@@ -212,7 +207,7 @@ def test_role_unit_ran_and_the_other_was_skipped(booted):
 
 
 def test_install_unit_runs_only_without_a_prebuilt_image(booted):
-    scenario, boot = booted
+    scenario, _, boot = booted
     install = boot.unit("cncfdemo-install.service")
     journal = boot.text("units/cncfdemo-install.service.journal")
     assert install["ConditionTimestampMonotonic"] != "0", "cncfdemo-install.service never started"
@@ -236,7 +231,7 @@ def test_install_unit_runs_only_without_a_prebuilt_image(booted):
 
 
 def test_packages_at_the_pinned_versions(booted, downloads):
-    _, boot = booted
+    _, _, boot = booted
     installed = {}
     for line in boot.text("packages.txt").splitlines():
         name, version, status = line.split(" ", 2)
@@ -247,13 +242,28 @@ def test_packages_at_the_pinned_versions(booted, downloads):
         assert (version, status[1]) == (package.version, "i"), f"{package.name}: {version} {status}"
 
 
+def _drop_ins(user_data: str) -> dict[str, set[str]]:
+    """unit -> the drop-in paths the user-data writes for it."""
+    found: dict[str, set[str]] = {}
+    for path in _written_files(user_data):
+        parent, _, name = path.rpartition("/")
+        if parent.startswith("/etc/systemd/system/") and parent.endswith(".d") \
+                and name.endswith(".conf"):
+            found.setdefault(parent.rsplit("/", 1)[-1][:-2], set()).add(path)
+    return found
+
+
 def test_drop_ins_applied(booted):
-    _, boot = booted
-    for unit in UNITS:
-        expected = {f"/etc/systemd/system/{unit}.d/{conf.name}"
-                    for conf in (UNITS_DIR / f"{unit}.d").glob("*.conf")}
+    scenario, nodes, boot = booted
+    drop_ins = _drop_ins(nodes.user_data[scenario.role])
+    assert set(UNITS) <= set(drop_ins), f"units without drop-ins: {set(UNITS) - set(drop_ins)}"
+    for unit, paths in drop_ins.items():
         applied = set(boot.unit(unit)["DropInPaths"].split())
-        assert expected and expected <= applied, f"{unit}: drop-ins {applied}, want {expected}"
+        assert paths <= applied, _fail(boot, f"{unit}: drop-ins {applied}, want {paths}")
+    # What the role unit's drop-in loads reached the bootstrap script.
+    (call,) = [c for c in boot.calls("kubeadm") if c["argv"][:1] in (["init"], ["join"])]
+    assert (call["env"]["API_ENDPOINT"], call["env"]["MASTER_COUNT"]) \
+        == (nodes.endpoint, str(nodes.master_count))
 
 
 def _written_files(user_data: str) -> dict[str, str]:
@@ -265,10 +275,10 @@ def _written_files(user_data: str) -> dict[str, str]:
 SECRET_NAMES = ("token", "certificate-key", "kubeadm-init.yaml")
 
 
-def test_secret_files_readable_only_by_root(booted, cluster):
-    scenario, boot = booted
+def test_secret_files_readable_only_by_root(booted):
+    scenario, nodes, boot = booted
     modes = boot.modes()
-    written = _written_files(cluster.user_data[(scenario.role, scenario.prebuilt)])
+    written = _written_files(nodes.user_data[scenario.role])
     secrets = {path for path, permissions in written.items() if permissions == "0600"}
     # Every file holding a key or a join credential is among them.
     for path in written:
@@ -281,7 +291,7 @@ def test_secret_files_readable_only_by_root(booted, cluster):
 
 
 def test_role_file_written(booted):
-    scenario, boot = booted
+    scenario, _, boot = booted
     modes = boot.modes()
     assert ROLE_FILE[scenario.role] in modes
     others = set(ROLE_FILE.values()) - {ROLE_FILE[scenario.role]}
@@ -297,8 +307,8 @@ def _option(argv: list[str], name: str) -> str | None:
     return None
 
 
-def test_kubeadm_called_with_the_endpoint_token_and_ca_hash(booted, cluster):
-    scenario, boot = booted
+def test_kubeadm_called_with_the_endpoint_token_and_ca_hash(booted):
+    scenario, nodes, boot = booted
     bootstrap = [call for call in boot.calls("kubeadm") if call["argv"][:1] in (["init"], ["join"])]
     assert len(bootstrap) == 1, _fail(boot, f"kubeadm init/join calls: {bootstrap}")
     (call,) = bootstrap
@@ -306,28 +316,30 @@ def test_kubeadm_called_with_the_endpoint_token_and_ca_hash(booted, cluster):
     argv = call["argv"]
 
     if scenario.role == "minions":
-        assert argv[:2] == ["join", cluster.endpoint]
-        assert _option(argv, "--token") == cluster.token
-        assert _option(argv, "--discovery-token-ca-cert-hash") == cluster.ca_cert_hash
+        assert argv[:2] == ["join", nodes.endpoint]
+        assert _option(argv, "--token") == nodes.token
+        assert _option(argv, "--discovery-token-ca-cert-hash") == nodes.ca_cert_hash
         assert "--control-plane" not in argv
         # The CA the minion was given is the one the hash pins.
         ca = (boot.results / "files/etc/cncfdemo/ca.crt").read_text()
-        assert ca_cert_hash(ca) == cluster.ca_cert_hash
+        assert spki_sha256(ca) == nodes.ca_cert_hash
         return
 
     # The lowest of the masters' addresses (this node's): it initialises the cluster.
     assert argv[0] == "init" and "--upload-certs" in argv
     config_path = _option(argv, "--config")
     documents = {d["kind"]: d for d in yaml.safe_load_all(call["files"][config_path])}
-    assert documents["ClusterConfiguration"]["controlPlaneEndpoint"] == cluster.endpoint
+    cluster_config = documents["ClusterConfiguration"]
+    assert cluster_config["controlPlaneEndpoint"] == nodes.endpoint
     assert [t["token"] for t in documents["InitConfiguration"]["bootstrapTokens"]] \
-        == [cluster.token]
+        == [nodes.token]
     # kubeadm init signs with the CA in /etc/kubernetes/pki: the one the joins' hash pins.
     ca = (boot.results / "files/etc/kubernetes/pki/ca.crt").read_text()
-    assert ca_cert_hash(ca) == cluster.ca_cert_hash
+    assert spki_sha256(ca) == nodes.ca_cert_hash
     assert (boot.results / "files/etc/cncfdemo/ca-cert-hash").read_text().strip() \
-        == cluster.ca_cert_hash
+        == nodes.ca_cert_hash
     applied = [c for c in boot.calls("kubectl") if "apply" in c["argv"]]
     assert len(applied) == 1, _fail(boot, f"the first master applied {applied}, not the CNI")
     manifest = applied[0]["files"][_option(applied[0]["argv"], "-f")]
-    assert f'value: "{cluster.pod_cidr}"' in manifest
+    # The CNI's pod range is the one kubeadm was given.
+    assert f'value: "{cluster_config["networking"]["podSubnet"]}"' in manifest
