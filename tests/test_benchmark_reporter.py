@@ -1,22 +1,21 @@
 """The benchmark reporter for real: wrk with the deployed Lua script against a loopback server
-that answers like Countly's write API, pushing to a real Pushgateway scraped by a real
-Prometheus. What Prometheus returns must equal what wrk reported."""
+that answers like Countly's write API (and checks each write as Countly would), pushing to a
+real Pushgateway scraped by a real Prometheus. What Prometheus returns must equal what wrk
+reported."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import socket
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
+import benchmark_servers as servers
 import pytest
 from conftest import require_tool
 
@@ -28,29 +27,11 @@ pytestmark = pytest.mark.slow
 APP_KEY = "0123456789abcdef0123456789abcdef01234567"
 # Every fifth request the server answers with an error, so the run has a known error share.
 ERROR_EVERY = 5
-STARTUP_WAIT_SECONDS = 30
-SCRAPE_WAIT_SECONDS = 60
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(check, what: str, seconds: float):
-    """Poll `check` until it returns something truthy; fail naming `what` after `seconds`."""
-    deadline = time.monotonic() + seconds
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError as err:
-            last_error = err
-        time.sleep(0.2)
-    pytest.fail(f"{what} did not happen within {seconds}s (last error: {last_error})")
+# the real Pushgateway and Prometheus on loopback, shared with the other benchmark tests
+pushgateway = servers.pushgateway
+prometheus = servers.prometheus
+free_port = servers.free_port
 
 
 class CountlyWriteApi(ThreadingHTTPServer):
@@ -121,72 +102,6 @@ def countly_api() -> Iterator[CountlyWriteApi]:
     server.shutdown()
     server.server_close()
     thread.join()
-
-
-class Process:
-    """A real server started for one test; stopped (and its log closed) at teardown."""
-
-    def __init__(self, argv: list[str], log: Path) -> None:
-        self.log_path = log
-        self._log = log.open("w")
-        self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-        self._log.close()
-
-    def alive(self) -> bool:
-        if self.popen.poll() is not None:
-            pytest.fail(f"{self.popen.args[0]} exited: {self.log_path.read_text()[-2000:]}")
-        return True
-
-
-def http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as answer:
-        return answer.status == 200
-
-
-@pytest.fixture
-def pushgateway(tmp_path) -> Iterator[str]:
-    port = free_port()
-    process = Process([require_tool("prometheus-pushgateway"),
-                       f"--web.listen-address=127.0.0.1:{port}"], tmp_path / "pushgateway.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: process.alive() and http_ok(url + "/-/ready"), "Pushgateway ready",
-                   STARTUP_WAIT_SECONDS)
-        yield url
-    finally:
-        process.stop()
-
-
-@pytest.fixture
-def prometheus(tmp_path, pushgateway) -> Iterator[str]:
-    port = free_port()
-    target = urllib.parse.urlsplit(pushgateway).netloc
-    config = tmp_path / "prometheus.yml"
-    # The same scrape settings the cluster's Prometheus uses for the Pushgateway.
-    config.write_text(json.dumps({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{"job_name": "pushgateway", "honor_labels": True,
-                            "static_configs": [{"targets": [target]}]}],
-    }))
-    process = Process([
-        require_tool("prometheus"), f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-    ], tmp_path / "prometheus.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: process.alive() and http_ok(url + "/-/ready"), "Prometheus ready",
-                   STARTUP_WAIT_SECONDS)
-        yield url
-    finally:
-        process.stop()
 
 
 def run_wrk(target: str, pushgateway_url: str, run_id: str, app_key: dict[str, str],
@@ -267,9 +182,9 @@ def test_prometheus_returns_what_wrk_reported(countly_api, pushgateway, promethe
     pushed = reported(result.stdout)
 
     expected_series = len(metrics.METRICS) - 1 + len(metrics.LATENCY_QUANTILES)
-    values = wait_until(
+    values = servers.eventually(
         lambda: (found := scraped(prometheus, run_id)) and len(found) == expected_series and found,
-        f"Prometheus scraping all {expected_series} series of {run_id}", SCRAPE_WAIT_SECONDS)
+        f"Prometheus scraping all {expected_series} series of {run_id}", servers.SCRAPE_SECONDS)
 
     # Prometheus holds exactly what the hook computed ...
     assert values == {
