@@ -233,6 +233,13 @@ def job_from_cron_job(cron_job: dict[str, Any], settings: RunSettings) -> dict[s
     }
 
 
+def run_settings(job: dict[str, Any]) -> dict[str, int]:
+    """Duration, connections and threads of a Job's wrk container."""
+    containers = job["spec"]["template"]["spec"]["containers"]
+    wrk = next((c for c in containers if c.get("name") == "wrk"), containers[0])
+    return wrk_settings(wrk.get("args") or [])
+
+
 def start_run(batch, namespace: str, cron_job_name: str, settings: RunSettings) -> dict:
     from kubernetes.client.exceptions import ApiException
 
@@ -242,6 +249,10 @@ def start_run(batch, namespace: str, cron_job_name: str, settings: RunSettings) 
         raise BenchmarkError(f"cannot read the benchmark template cronjob/{cron_job_name} in "
                              f"namespace {namespace}: {err.status} {err.reason}") from err
     body = job_from_cron_job(batch.api_client.sanitize_for_serialization(cron_job), settings)
+    wrk = run_settings(body)
+    if wrk.get("threads", 1) > wrk.get("connections", 1):
+        raise BenchmarkError(f"{wrk['threads']} threads need at least as many connections (the "
+                             f"run has {wrk['connections']}); wrk would refuse to start.")
     try:
         batch.create_namespaced_job(namespace, body)
     except ApiException as err:

@@ -10,7 +10,7 @@ from html import escape
 # one colour per stack, the same in every chart; chosen to stay apart for colour-blind readers
 PALETTE = ("#1f77b4", "#e8710a", "#2ca02c", "#9467bd", "#d62728", "#17becf", "#8c564b")
 # series drawn inside one stack's group (latency p50, p99): full colour, then lighter
-SERIES_OPACITY = (1.0, 0.55, 0.3)
+SERIES_OPACITY = (1.0, 0.55, 0.35, 0.2)
 
 WIDTH = 560
 LABEL_WIDTH = 130
@@ -54,7 +54,7 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
                          f'{escape(one.name)}</text>')
             x -= 8 * len(one.name) + 10
             parts.append(f'<rect x="{x}" y="8" width="10" height="10" fill="#555" '
-                         f'fill-opacity="{SERIES_OPACITY[index]}"/>')
+                         f'fill-opacity="{SERIES_OPACITY[index % len(SERIES_OPACITY)]}"/>')
             x -= 10
     y = TOP
     for row, label in enumerate(labels):

@@ -112,10 +112,7 @@ def benchmark(stack: str, duration: str | None, connections: int | None, threads
         extra = bench.parse_duration(timeout_text)
         batch, core = bench.kubernetes_apis(target.kubeconfig)
         job = bench.start_run(batch, target.namespace, target.cron_job, settings)
-        wrk = bench.wrk_settings(job["spec"]["template"]["spec"]["containers"][0]["args"])
-        if wrk.get("threads", 1) > wrk.get("connections", 1):
-            raise bench.BenchmarkError(f"{wrk['threads']} threads need at least as many "
-                                       f"connections (the run has {wrk['connections']}).")
+        wrk = bench.run_settings(job)
         click.echo(f"{stack}: run {run_id} started as job/{job_name} in {target.namespace} "
                    f"({wrk.get('duration', 0)}s, {wrk.get('connections')} connections, "
                    f"{wrk.get('threads')} threads)")
