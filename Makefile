@@ -19,6 +19,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # checkov pins old boto3 and packaging, so it lives in its own virtual environment, pinned here.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
+# mongosh (from npm, run by node) runs the MongoDB scripts in the tests as the mongo image does.
+MONGOSH_DIR := .tools/mongosh
+MONGOSH_VERSION := 2.12.0
 
 .PHONY: help up destroy test lint venv deps-test bench
 
@@ -54,12 +57,20 @@ deps-test: venv $(CHECKOV_VENV)/checkov-$(CHECKOV_VERSION).installed
 	@# kubectl packaged elsewhere (Google Cloud SDK) owns the same file
 	command -v kubectl >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 	$(PIP) install --quiet -e '.[dev]'
+	@# after the packages: npm comes with nodejs
+	$(MAKE) --no-print-directory $(MONGOSH_DIR)/mongosh-$(MONGOSH_VERSION).installed
 
 # A marker per version, so changing CHECKOV_VERSION installs the new one.
 $(CHECKOV_VENV)/checkov-$(CHECKOV_VERSION).installed:
 	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+$(MONGOSH_DIR)/mongosh-$(MONGOSH_VERSION).installed:
+	mkdir -p $(MONGOSH_DIR)
+	npm install --prefix $(MONGOSH_DIR) --no-audit --no-fund --omit=optional --loglevel=error \
+		mongosh@$(MONGOSH_VERSION)
 	touch $@
 
 lint:

@@ -1,14 +1,18 @@
-"""The MongoDB scripts: valid JavaScript (node --check), shipped as rendered, fed what they read."""
+"""The MongoDB scripts: valid JavaScript (node --check), shipped as rendered, fed what they read,
+and run by a real mongosh as far as they go without a server."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 
 import pytest
 import yaml
 from conftest import require_tool
 
+from cncfdemo.stackconfig import PROJECT_ROOT
 from components.workloads.mongodb.pods import SCRIPTS, SCRIPTS_DIR
 
 SCRIPT_NAMES = sorted(path.name for path in SCRIPTS.glob("*.js"))
@@ -86,3 +90,104 @@ def test_every_container_running_a_script_gives_it_what_it_needs(rendered, scrip
                 assert any(value.startswith(mount + "/") for mount in mounts), (manifest, name)
         volumes = {volume["name"] for volume in spec["volumes"]}
         assert {mount["name"] for mount in container["volumeMounts"]} <= volumes, manifest
+
+
+# The scripts run for real in mongosh (the shell the mongo image carries, from npm here): the
+# parts that need no server, which is everything up to the first connection.
+
+def mongosh() -> str:
+    local = PROJECT_ROOT / ".tools" / "mongosh" / "node_modules" / ".bin" / "mongosh"
+    if local.exists():
+        return str(local)
+    return require_tool("mongosh")
+
+
+def run_script(path, env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [mongosh(), "--nodb", "--quiet", "--norc", str(path)],
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SCRIPTS_DIR": str(SCRIPTS),
+             **env},
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("script", [name for name in SCRIPT_NAMES if name != "lib.js"])
+def test_a_missing_variable_is_named(script, tmp_path):
+    result = run_script(SCRIPTS / script, {}, tmp_path)
+    first = REQUIRED_ENV.findall((SCRIPTS / script).read_text())[0]
+    assert result.returncode == 1
+    assert f"the environment variable {first} is not set" in result.stdout
+
+
+def test_waiting_for_mongos_gives_up_at_its_bound(closed_port, tmp_path):
+    host = f"127.0.0.1:{closed_port}"
+    result = run_script(SCRIPTS / "wait-for-mongos.js",
+                        {"MONGOS_HOST": host, "WAIT_SECONDS": "3"}, tmp_path)
+    assert result.returncode == 1
+    assert f"gave up waiting for mongos at {host} after 3 s" in result.stdout
+    assert "ECONNREFUSED" in result.stdout
+
+
+def test_initiating_a_set_waits_for_every_member(closed_port, tmp_path):
+    keyfile = tmp_path / "keyfile"
+    keyfile.write_text("abc DEF\n123\n")
+    host = f"127.0.0.1:{closed_port}"
+    result = run_script(SCRIPTS / "replicaset-init.js", {
+        "RS_NAME": "shard0", "RS_HOSTS": host, "KEYFILE_PATH": str(keyfile),
+        "WAIT_SECONDS": "2"}, tmp_path)
+    assert result.returncode == 1
+    assert f"gave up waiting for member {host} after 2 s" in result.stdout
+
+
+def test_library_polls_until_an_answer_and_reads_secrets(tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    keyfile = tmp_path / "keyfile"
+    keyfile.write_text("abc DEF\n\t123\n")
+    probe = tmp_path / "probe.js"
+    probe.write_text("""
+load(`${process.env.SCRIPTS_DIR}/lib.js`);
+let calls = 0;
+const answer = waitFor('a flaky probe', 30, () => {
+  calls += 1;
+  if (calls < 3) { throw new Error('not yet'); }
+  return calls === 3 ? 'ready' : null;
+});
+print(`answer=${answer} calls=${calls}`);
+print(`secret=${secretFile('PASSWORD_FILE')} key=${keyfileContent('KEYFILE_PATH')}`);
+// a refusal with a server code is an answer, a network error is not
+const refused = command({ runCommand() {
+  const err = new Error('no replset config has been received');
+  err.code = 94; err.codeName = 'NotYetInitialized'; throw err; } }, { replSetGetStatus: 1 });
+print(`refused=${refused.ok}/${refused.code}/${refused.codeName}`);
+try {
+  command({ runCommand() { throw new Error('connect ECONNREFUSED'); } }, { ping: 1 });
+} catch (err) {
+  print(`thrown=${err.message}`);
+}
+try {
+  check({ ok: 0, errmsg: 'nope' }, 'adding a shard');
+} catch (err) {
+  print(`check=${err.message}`);
+}
+print(`uri=${mongoUri('h:1', { user: 'u@x', password: 'p/w', db: 'admin' })}`);
+""")
+    result = run_script(probe, {"PASSWORD_FILE": str(secret), "KEYFILE_PATH": str(keyfile)},
+                        tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "answer=ready calls=3" in lines
+    assert "secret=s3cret key=abcDEF123" in lines
+    assert "refused=0/94/NotYetInitialized" in lines
+    assert "thrown=connect ECONNREFUSED" in lines
+    assert 'check=adding a shard failed: {"ok":0,"errmsg":"nope"}' in lines
+    assert ("uri=mongodb://u%40x:p%2Fw@h:1/?authSource=admin&directConnection=true"
+            "&serverSelectionTimeoutMS=5000") in lines
