@@ -213,3 +213,14 @@ def test_args_validation():
     with pytest.raises(ValueError, match="client user"):
         countly.CountlyArgs(namespace="demo", exposure=exposure,
                             mongodb=SimpleNamespace(client_secrets={}, args=mongodb.args))
+
+
+def test_every_object_is_labelled_and_pods_carry_their_selector(program_run):
+    for key, (workload, _) in countly_objects(program_run("local-demo")).items():
+        labels = workload["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "cncfdemo", key
+        assert labels["app.kubernetes.io/component"], key
+        template = (workload.get("spec") or {}).get("template")
+        selector = (workload.get("spec") or {}).get("selector", {}).get("matchLabels")
+        if template and selector:
+            assert selector.items() <= template["metadata"]["labels"].items(), key

@@ -259,3 +259,14 @@ def test_args_refuse_impossible_sizes(field, value):
 def test_args_refuse_a_client_named_admin():
     with pytest.raises(ValueError, match="admin"):
         ClientUser("admin", ("countly",))
+
+
+def test_every_object_is_labelled_and_pods_carry_their_selector(program_run):
+    for key, (workload, _) in mongodb_objects(program_run("local-demo")).items():
+        labels = workload["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "cncfdemo", key
+        assert labels[COMPONENT], key
+        template = (workload.get("spec") or {}).get("template")
+        selector = (workload.get("spec") or {}).get("selector", {}).get("matchLabels")
+        if template and selector:
+            assert selector.items() <= template["metadata"]["labels"].items(), key

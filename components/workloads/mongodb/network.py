@@ -25,7 +25,8 @@ def network_policies(name: str, namespace: str, clients: tuple[str, ...],
     """mongod pods take connections from each other (replication, migrations, the config
     servers), mongos and the init Jobs; mongos takes them from the init Jobs and the pods
     labelled as clients of a MongoDB user this component created; the Jobs take none."""
-    labels = {pods.NAME_LABEL: "mongodb", "app.kubernetes.io/part-of": "cncfdemo"}
+    labels = {pods.NAME_LABEL: "mongodb", pods.COMPONENT_LABEL: "network-policy",
+              "app.kubernetes.io/part-of": "cncfdemo"}
     mongod = k8s.networking.v1.NetworkPolicy(
         f"{name}-mongod-ingress",
         metadata={"name": "mongod-ingress", "namespace": namespace, "labels": labels},
