@@ -81,3 +81,4 @@ test: deps-test lint
 
 bench: venv
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_cost_compare.py
