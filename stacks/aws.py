@@ -112,6 +112,8 @@ def create_cluster(settings: Settings) -> Cluster:
         api_server_names=[api.dns_name],
         node_image_prebuilt=bool(settings.node_image),
         cloud_provider_external=True,
+        # The AWS cloud controller finds the instance behind a node by its full private DNS name.
+        fqdn_node_names=True,
     ))
 
     # Named before they exist, so the DNS function hears the first launch of each group.

@@ -143,6 +143,8 @@ def test_user_data_is_a_secret_cloud_config_of_the_role(run, role):
     assert text.startswith("#cloud-config\n"), template.urn
     role_file = "/etc/sysconfig/kubernetes-" + role.removesuffix("s")
     assert role_file in text, f"{template.urn}: no {role_file}"
+    # node names must be the private DNS names the AWS cloud controller looks instances up by
+    assert "prefer_fqdn_over_hostname: true" in text, template.urn
 
 
 def test_node_groups_output_is_what_cost_estimation_reads(run):
