@@ -7,6 +7,7 @@ every checkout on the machine (and CI on the same machine) shares it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -48,6 +49,15 @@ def tarball(debootstrap: str, zstd: str) -> Path:
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Test runs of other checkouts on this machine wait for one build instead of each building.
+    with (path.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            _build(path, debootstrap, zstd)
+    return path
+
+
+def _build(path: Path, debootstrap: str, zstd: str) -> None:
     with tempfile.TemporaryDirectory(dir=path.parent, prefix="build-") as work:
         root = Path(work) / "root"
         result = subprocess.run(
@@ -63,7 +73,6 @@ def tarball(debootstrap: str, zstd: str) -> Path:
         _pack(root, partial, zstd)
         # Rename last, so an interrupted build never leaves a tarball that looks complete.
         partial.rename(path)
-    return path
 
 
 def _trim(root: Path) -> None:
