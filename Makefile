@@ -80,5 +80,5 @@ test: deps-test lint
 	$(PYTHON) -m pytest
 
 bench: venv
-	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_render.py
 	$(PYTHON) scripts/bench_cost_compare.py

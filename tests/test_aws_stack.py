@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import shutil
 
 import pytest
 
@@ -511,25 +510,17 @@ def test_without_a_public_zone_nothing_is_published(run):
     assert run.of_type("aws:route53/record:Record") == []
 
 
-def test_public_zone_gives_a_load_balancer_a_readable_name(tmp_path, project_root):
-    # the workloads call cluster.publish_name for Countly; this program calls it directly
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("Pulumi.yaml", f"Pulumi.{STACK}.yaml"):
-        shutil.copy(project_root / name, project)
-    (project / "__main__.py").write_text(
-        "import runpy\n"
-        f"program = runpy.run_path({str(project_root / '__main__.py')!r})\n"
-        "name = program['cluster'].publish_name('countly', 'lb-1.elb.example')\n"
-        "import pulumi\n"
-        "pulumi.export('countlyName', name)\n"
-    )
-    run = harness.run_program(STACK, project_dir=project,
-                              overrides={"cncfdemo:awsPublicZone": "demo.example.com"})
+def test_public_zone_gives_countly_a_readable_name(program_run):
+    run = program_run(STACK, awsPublicZone="demo.example.com")
     record = one(run, "aws:route53/record:Record")
     from cncfdemo.mocks import _zone_id
 
     assert record.inputs["zoneId"] == _zone_id("demo.example.com"), record.urn
     assert record.inputs["name"] == f"countly.{CLUSTER}.demo.example.com", record.urn
-    assert (record.inputs["type"], record.inputs["records"]) == ("CNAME", ["lb-1.elb.example"])
-    assert run.outputs["countlyName"] == f"countly.{CLUSTER}.demo.example.com"
+    public = next(r for r in run.of_type("kubernetes:core/v1:Service")
+                  if r.plain_inputs["metadata"]["name"] == "countly")
+    # the mock cloud names a LoadBalancer Service's host after the resource
+    assert (record.inputs["type"], record.inputs["records"]) == (
+        "CNAME", [f"{public.name}.elb.example"]), record.urn
+    assert run.outputs["countlyUrl"] == f"http://countly.{CLUSTER}.demo.example.com/"
+

@@ -9,6 +9,7 @@ import pulumi
 from components.workloads import countly
 from components.workloads.benchmark import Benchmark, BenchmarkArgs
 from components.workloads.boinc import deploy_boinc
+from components.workloads.exposure import load_balancer_host
 from components.workloads.mongodb import ClientUser, MongoDB, MongoDBArgs
 from components.workloads.monitoring import Monitoring, MonitoringArgs
 from components.workloads.platform import Platform
@@ -58,7 +59,12 @@ def _countly(settings: Settings, cluster: Cluster, platform: Platform,
         min_replicas=settings.countly_min_replicas,
         max_replicas=settings.countly_max_replicas,
     ), opts=opts)
-    endpoints = CountlyEndpoints(url=app.url, api_service_url=app.api_service_url,
+    url = app.url
+    if cluster.publish_name is not None and cluster.exposure.service_type == "LoadBalancer":
+        # a readable name in the stack's public zone, pointing at Countly's load balancer
+        name = cluster.publish_name("countly", load_balancer_host(app.public_service))
+        url = pulumi.Output.concat("http://", name, "/")
+    endpoints = CountlyEndpoints(url=url, api_service_url=app.api_service_url,
                                  app_key=app.app_key)
     return endpoints, app.ready
 

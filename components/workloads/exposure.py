@@ -33,10 +33,15 @@ def service_url(exposure: Exposure, key: str, service: k8s.core.v1.Service, port
         return pulumi.Output.from_input(
             f"http://{exposure.node_host}:{PUBLISHED_NODE_PORTS[key]}{path}")
 
-    def from_status(status) -> str:
-        ingress = ((status or {}).get("load_balancer") or {}).get("ingress") or [{}]
-        host = ingress[0].get("hostname") or ingress[0].get("ip") or "pending"
-        return f"http://{host}:{port}{path}"
+    return pulumi.Output.concat("http://", load_balancer_host(service), f":{port}{path}")
 
-    return service.status.apply(lambda s: from_status(s.to_dict() if hasattr(s, "to_dict")
-                                                      else s))
+
+def load_balancer_host(service: k8s.core.v1.Service) -> pulumi.Output[str]:
+    """The host name (or address) the cloud gave a LoadBalancer Service; "pending" until then."""
+
+    def from_status(status) -> str:
+        status = status.to_dict() if hasattr(status, "to_dict") else (status or {})
+        ingress = (status.get("load_balancer") or {}).get("ingress") or [{}]
+        return ingress[0].get("hostname") or ingress[0].get("ip") or "pending"
+
+    return service.status.apply(from_status)
