@@ -24,6 +24,7 @@ pulumi.export("nodeGroups", [group.as_output() for group in cluster.node_groups]
 # where people look
 pulumi.export("countlyUrl", workloads.countly_url)
 pulumi.export("grafanaUrl", workloads.grafana_url)
+pulumi.export("grafanaAdminPassword", pulumi.Output.secret(workloads.grafana_admin_password))
 pulumi.export("prometheusUrl", workloads.prometheus_url)
 pulumi.export("pushgatewayUrl", workloads.pushgateway_url)
 pulumi.export("benchmark", workloads.benchmark)

@@ -15,7 +15,7 @@ from cncfdemo.masking import Masker, marker
 
 OUTPUT_NAMES = {
     "clusterName", "provider", "region", "kubernetesVersion", "apiEndpoint", "kubeconfig",
-    "nodeGroups", "countlyUrl", "grafanaUrl", "prometheusUrl", "pushgatewayUrl", "benchmark",
+    "nodeGroups", "countlyUrl", "grafanaUrl", "grafanaAdminPassword", "prometheusUrl", "pushgatewayUrl", "benchmark",
 }
 
 
@@ -46,7 +46,7 @@ def test_render_command_writes_the_design_layout(tmp_path):
 def test_every_stack_exports_the_same_output_names(program_run, stack):
     run = program_run(stack)
     assert set(run.outputs) == OUTPUT_NAMES
-    assert "kubeconfig" in run.secret_outputs
+    assert {"kubeconfig", "grafanaAdminPassword"} <= run.secret_outputs
     assert run.outputs["provider"] == stack.removesuffix("-demo")
     assert {g["role"] for g in run.outputs["nodeGroups"]} == {"masters", "minions"}
     assert all(set(g) >= {"role", "count", "machineType"} for g in run.outputs["nodeGroups"])

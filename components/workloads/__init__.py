@@ -24,7 +24,7 @@ class Workloads:
     prometheus_url: pulumi.Output[str]
     pushgateway_url: pulumi.Output[str]
     benchmark: pulumi.Output[dict]
-    grafana_admin_password: pulumi.Output[str] | None = None
+    grafana_admin_password: pulumi.Output[str]
 
 
 @dataclass(frozen=True)
