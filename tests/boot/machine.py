@@ -7,7 +7,9 @@ powers itself off; every wait is bounded, and a machine that overruns is stopped
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -46,8 +48,8 @@ ExecStart=/usr/local/sbin/boot-test-collect {units}
 WantedBy=multi-user.target
 """
 
-# Puts the address that stands for the masters' DNS name on the loopback device (the machine
-# has no other), early enough for cloud-init and every unit to see it as the node's own.
+# Puts the node's own address on the loopback device (the machine has no other), before
+# cloud-init and the bootstrap units look for it.
 LOOPBACK_ADDRESS_UNIT = """\
 [Unit]
 Description=Boot test: the node address, on loopback
@@ -74,7 +76,6 @@ class MachineSpec:
     report_units: tuple[str, ...]
     node_address: str
     hosts: list[tuple[str, str]] = field(default_factory=list)  # (address, name) in /etc/hosts
-    environment: dict[str, str] = field(default_factory=dict)  # every unit's environment
     binds_ro: dict[Path, str] = field(default_factory=dict)  # host folder -> path inside
 
 
@@ -89,12 +90,6 @@ def prepare(root: Path, spec: MachineSpec) -> None:
                   COLLECT_UNIT.format(units=" ".join(spec.report_units)))
     _install_unit(root, "boot-test-loopback.service", "sysinit.target",
                   LOOPBACK_ADDRESS_UNIT.format(address=spec.node_address))
-
-    if spec.environment:
-        conf = root / "etc/systemd/system.conf.d/90-boot-test.conf"
-        conf.parent.mkdir(parents=True, exist_ok=True)
-        pairs = " ".join(f'"{key}={value}"' for key, value in spec.environment.items())
-        conf.write_text(f"[Manager]\nDefaultEnvironment={pairs}\n")
 
     # debootstrap writes no /etc/hosts; a cloud image's has localhost.
     entries = [("127.0.0.1", "localhost"), ("::1", "localhost"), *spec.hosts]
@@ -146,6 +141,9 @@ class BootResult:
             "--- cloud-init status ---", self.text("cloud-init-status.txt"),
             "--- cloud-init-output.log (tail) ---", self.text("cloud-init-output.log")[-3000:],
             "--- failed units ---", self.text("failed-units.txt"),
+            *(f"--- journal of {journal.name[:-len('.journal')]} (tail) ---\n"
+              + journal.read_text(errors="replace")[-2000:]
+              for journal in sorted((self.results / "units").glob("*.journal"))),
             "--- console (tail) ---", self.console[-6000:],
         ])
 
@@ -178,23 +176,51 @@ def boot(nspawn: str, root: Path, spec: MachineSpec, work: Path) -> BootResult:
             returncode = process.wait(timeout=BOOT_TIMEOUT)
         except subprocess.TimeoutExpired:
             _stop(process)
-            console = _ANSI.sub("", console_path.read_text(errors="replace"))
             raise BootError(f"the machine did not power off within {BOOT_TIMEOUT}s; console:\n"
-                            f"{console[-8000:]}") from None
+                            f"{_console_text(console_path)[-8000:]}") from None
+        except BaseException:
+            # Interrupted (Ctrl-C): the machine must not outlive the test run.
+            _stop(process)
+            raise
 
-    console = _ANSI.sub("", console_path.read_text(errors="replace"))
-    result = BootResult(results=results, console=console)
+    result = BootResult(results=results, console=_console_text(console_path))
     if returncode != 0 or not (results / "collected").exists():
         raise BootError(f"systemd-nspawn exited {returncode} before the results were collected"
                         f"\n{result.diagnostics()}")
     return result
 
 
+def _console_text(path: Path) -> str:
+    return _ANSI.sub("", path.read_text(errors="replace"))
+
+
 def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM asks nspawn for an orderly poweroff; SIGKILL on nspawn takes the machine with it."""
+    """SIGTERM asks nspawn for an orderly poweroff; failing that, the machine is killed."""
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=STOP_GRACE)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_GRACE)
+        _kill(process)
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kills the machine's init, which ends its PID namespace, then nspawn.
+
+    Killing only nspawn would leave the machine running, re-parented to the host's init.
+    """
+    for pid in _children(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.kill()
+    process.wait(timeout=STOP_GRACE)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+            if fields.get("PPid", "").strip() == str(parent):
+                found.append(int(status.parent.name))
+    return found
