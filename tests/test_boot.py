@@ -81,7 +81,8 @@ class Scenario:
 
     @property
     def id(self) -> str:
-        return f"{self.role[:-1]}-{'prebuilt' if self.prebuilt else 'install-at-boot'}"
+        path = "prebuilt" if self.prebuilt else "install-at-boot-from-local-repos"
+        return f"{self.role[:-1]}-{path}"
 
 
 SCENARIOS = [Scenario("masters", True), Scenario("minions", True),
@@ -109,19 +110,30 @@ def stacks(program_run) -> dict[bool, StackNodes]:
 @dataclass(frozen=True)
 class Downloads:
     root: Path  # bind-mounted at DOWNLOADS_MOUNT
-    packages: list[standins.StandInPackage]
+    packages: list[standins.StandInPackage]  # what a node must end up with
     debs: list[Path]
 
 
+def _next_patch(version: str) -> str:
+    major, minor, patch = version.split(".")
+    return f"{major}.{minor}.{int(patch) + 1}"
+
+
 @pytest.fixture(scope="session")
-def downloads(tmp_path_factory, tools) -> Downloads:
+def downloads(tmp_path_factory, tools, stacks) -> Downloads:
     root = tmp_path_factory.mktemp("downloads")
     (root / "cni").mkdir()
     (root / "cni/calico.yaml").write_text(CALICO_MANIFEST_EXCERPT)
-    kubernetes = standins.kubernetes_packages("1.35.3")
+    version = stacks[False].kubernetes_version
+    assert stacks[True].kubernetes_version == version
+    kubernetes = standins.kubernetes_packages(version)
+    # A newer patch release sits beside the stack's, as in the real repository: only a pin on
+    # the stack's version installs the right one.
+    newer = [p for p in standins.kubernetes_packages(_next_patch(version))
+             if p.name in ("kubelet", "kubeadm", "kubectl")]
     containerd = standins.containerd_packages()
     with standins.signer() as signing:
-        standins.build_flat_repository(kubernetes, root / "kubernetes", signing)
+        standins.build_flat_repository(kubernetes + newer, root / "kubernetes", signing)
         standins.build_suite_repository(containerd, root / "docker", signing)
     debs = [root / "kubernetes" / p.filename for p in kubernetes]
     debs += [root / "docker/pool/stable" / p.filename for p in containerd]
@@ -206,7 +218,8 @@ def test_role_unit_ran_and_the_other_was_skipped(booted):
     assert skipped["ExecMainStartTimestampMonotonic"] == "0", f"{other} ran its command"
 
 
-def test_install_unit_runs_only_without_a_prebuilt_image(booted):
+def test_install_unit_skipped_if_prebuilt_else_installs_from_local_repos(booted):
+    """Install-at-boot: the repositories are local folders in place of the network ones."""
     scenario, _, boot = booted
     install = boot.unit("cncfdemo-install.service")
     journal = boot.text("units/cncfdemo-install.service.journal")

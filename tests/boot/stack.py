@@ -28,6 +28,7 @@ ROLE_FILES = {"/etc/sysconfig/kubernetes-master": "masters",
 @dataclass(frozen=True)
 class StackNodes:
     cluster_name: str
+    kubernetes_version: str
     master_count: int
     token: str
     ca_cert_hash: str
@@ -42,6 +43,7 @@ def stack_nodes(run: Run) -> StackNodes:
     counts = {group["role"]: int(group["count"]) for group in run.outputs["nodeGroups"]}
     return StackNodes(
         cluster_name=run.outputs["clusterName"],
+        kubernetes_version=run.outputs["kubernetesVersion"],
         master_count=counts["masters"],
         token=_token(run),
         ca_cert_hash=spki_sha256(_kubeconfig_ca(run.outputs["kubeconfig"])),
