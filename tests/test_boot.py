@@ -274,9 +274,9 @@ def test_drop_ins_applied(booted):
         applied = set(boot.unit(unit)["DropInPaths"].split())
         assert paths <= applied, _fail(boot, f"{unit}: drop-ins {applied}, want {paths}")
     # What the role unit's drop-in loads reached the bootstrap script.
-    (call,) = [c for c in boot.calls("kubeadm") if c["argv"][:1] in (["init"], ["join"])]
-    assert (call["env"]["API_ENDPOINT"], call["env"]["MASTER_COUNT"]) \
-        == (nodes.endpoint, str(nodes.master_count))
+    for call in _bootstrap_calls(boot):
+        assert (call["env"].get("API_ENDPOINT"), call["env"].get("MASTER_COUNT")) \
+            == (nodes.endpoint, str(nodes.master_count)), f"kubeadm's environment: {call['env']}"
 
 
 def _written_files(user_data: str) -> dict[str, str]:
@@ -311,6 +311,11 @@ def test_role_file_written(booted):
     assert not others & set(modes), f"both role files on a {scenario.role[:-1]}"
 
 
+def _bootstrap_calls(boot: machine.BootResult) -> list[dict]:
+    """The recorded `kubeadm init` and `kubeadm join` calls."""
+    return [call for call in boot.calls("kubeadm") if call["argv"][:1] in (["init"], ["join"])]
+
+
 def _option(argv: list[str], name: str) -> str | None:
     for i, arg in enumerate(argv):
         if arg == name and i + 1 < len(argv):
@@ -322,7 +327,7 @@ def _option(argv: list[str], name: str) -> str | None:
 
 def test_kubeadm_called_with_the_endpoint_token_and_ca_hash(booted):
     scenario, nodes, boot = booted
-    bootstrap = [call for call in boot.calls("kubeadm") if call["argv"][:1] in (["init"], ["join"])]
+    bootstrap = _bootstrap_calls(boot)
     assert len(bootstrap) == 1, _fail(boot, f"kubeadm init/join calls: {bootstrap}")
     (call,) = bootstrap
     assert call["unit"] == ROLE_UNIT[scenario.role]
