@@ -166,11 +166,16 @@ def test_ca_cert_hash_is_what_openssl_computes_for_the_ca(run, tmp_path):
 def test_token_and_certificate_key_have_kubeadm_formats(run):
     assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", run.outputs["token"])
     assert re.fullmatch(r"[0-9a-f]{64}", run.outputs["certificateKey"])
-    parts = sorted(r.plain_inputs["length"] for r in run.of_type(
-        "random:index/randomString:RandomString"))
-    assert parts == [6.0, 16.0]
-    for part in run.of_type("random:index/randomString:RandomString"):
-        assert part.plain_inputs["upper"] is False and part.plain_inputs["special"] is False
+    (token_id,) = [r for r in run.of_type("random:index/randomString:RandomString")
+                   if r.name.endswith("-token-id")]
+    (token_secret,) = [r for r in run.of_type("random:index/randomPassword:RandomPassword")
+                       if r.name.endswith("-token-secret")]
+    assert (token_id.plain_inputs["length"], token_secret.plain_inputs["length"]) == (6.0, 16.0)
+    for part in (token_id, token_secret):
+        assert part.plain_inputs["upper"] is False and part.plain_inputs["special"] is False, \
+            part.urn
+    # the secret half is a secret from the moment the provider makes it
+    assert run.outputs["token"].split(".")[1] in run.secret_values
 
 
 def test_every_child_is_parented_and_named_from_the_component(run):

@@ -122,11 +122,12 @@ class ClusterBootstrap(pulumi.ComponentResource):
             f"{name}-service-account-key", algorithm="RSA", rsa_bits=2048,
             opts=self._child())
 
-        # join secrets
+        # join secrets: kubeadm treats a token's id as public and its second half as the secret,
+        # so only that half is a RandomPassword (whose result the state keeps encrypted)
         token_id = random.RandomString(f"{name}-token-id", length=6, upper=False,
                                        special=False, opts=self._child())
-        token_secret = random.RandomString(f"{name}-token-secret", length=16, upper=False,
-                                           special=False, opts=self._child())
+        token_secret = random.RandomPassword(f"{name}-token-secret", length=16, upper=False,
+                                             special=False, opts=self._child())
         self.token = pulumi.Output.secret(
             pulumi.Output.concat(token_id.result, ".", token_secret.result))
         certificate_key = random.RandomBytes(f"{name}-certificate-key", length=32,

@@ -20,7 +20,8 @@ from cncfdemo import render
 from cncfdemo.harness import Run
 from cncfdemo.mocks import DemoMocks
 
-RANDOM_STRING = "random:index/randomString:RandomString"
+TOKEN_PARTS = {"token-id": "random:index/randomString:RandomString",
+               "token-secret": "random:index/randomPassword:RandomPassword"}
 ROLE_FILES = {"/etc/sysconfig/kubernetes-master": "masters",
               "/etc/sysconfig/kubernetes-minion": "minions"}
 
@@ -67,12 +68,12 @@ def _user_data_by_role(run: Run) -> dict[str, str]:
 
 
 def _token(run: Run) -> str:
-    """<id>.<secret> from the program's two random strings, as the mocks produced them."""
+    """<id>.<secret> from the program's two random values, as the mocks produced them."""
     parts = {}
-    for resource in run.of_type(RANDOM_STRING):
-        for part in ("token-id", "token-secret"):
+    for part, type_ in TOKEN_PARTS.items():
+        for resource in run.of_type(type_):
             if resource.name.endswith(f"-{part}"):
-                args = pulumi.runtime.MockResourceArgs(RANDOM_STRING, resource.name,
+                args = pulumi.runtime.MockResourceArgs(type_, resource.name,
                                                        resource.plain_inputs, custom=True)
                 parts[part] = DemoMocks().new_resource(args)[1]["result"]
     if len(parts) != 2:
