@@ -15,7 +15,8 @@ from cncfdemo.masking import Masker, marker
 
 OUTPUT_NAMES = {
     "clusterName", "provider", "region", "kubernetesVersion", "apiEndpoint", "kubeconfig",
-    "nodeGroups", "countlyUrl", "grafanaUrl", "grafanaAdminPassword", "prometheusUrl", "pushgatewayUrl", "benchmark",
+    "nodeGroups", "countlyUrl", "grafanaUrl", "grafanaAdminPassword", "prometheusUrl",
+    "pushgatewayUrl", "benchmark",
 }
 
 
