@@ -41,9 +41,16 @@ prometheus = servers.prometheus
 
 # the stack's template, as the API server would hand it back ----------------------------------
 
+class _HttpResponse:
+    """The one attribute of an HTTP response that `ApiClient.deserialize` reads."""
+
+    def __init__(self, body: str) -> None:
+        self.data = body
+
+
 def as_model(manifest: dict, kind: str):
     """A manifest as the Kubernetes client's model object, the way a read returns it."""
-    return k8s.ApiClient().deserialize(json.dumps(manifest), kind, "application/json")
+    return k8s.ApiClient().deserialize(_HttpResponse(json.dumps(manifest)), kind)
 
 
 @pytest.fixture
