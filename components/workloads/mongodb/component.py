@@ -319,57 +319,36 @@ class MongoDB(pulumi.ComponentResource):
         args = self.args
         job_name = "mongo-cluster-init"
         labels = pods.labels("init", job_name)
-        secret_mounts = [("admin", "mongo-admin")] + [
-            (f"user-{client.name}", client.secret_name) for client in args.clients]
+        secret_mounts = (("admin", "mongo-admin"), *(
+            (f"user-{client.name}", client.secret_name) for client in args.clients))
         users = [{"user": ADMIN_USER, "db": "admin", "roles": [{"role": "root", "db": "admin"}],
                   "passwordFile": f"{pods.SECRETS_DIR}/mongo-admin/password"}]
         users += [{"user": client.name, "db": "admin", "roles": client.roles,
                    "passwordFile": f"{pods.SECRETS_DIR}/{client.secret_name}/password"}
                   for client in args.clients]
-        container = pods.mongosh_container(
-            "initialise", "cluster-init.js",
-            {
-                "MONGOS_HOST": self.address,
-                "SHARDS": json.dumps([{"name": shard.args.set_name, "hosts": shard.args.hosts}
-                                      for shard in self.shards]),
-                "USERS": json.dumps(users),
-                "SHARDED_DATABASES": json.dumps(list(args.sharded_databases)),
-                "SHARDED_COLLECTIONS": json.dumps([
-                    {"ns": collection.namespace, "key": dict(collection.key)}
-                    for collection in args.sharded_collections]),
-                "KEYFILE_PATH": f"{pods.KEYFILE_SECRET_DIR}/keyfile",
-                "WAIT_SECONDS": str(args.wait_seconds),
-            },
-            mounts=(
-                {"name": "keyfile-secret", "mountPath": pods.KEYFILE_SECRET_DIR,
-                 "readOnly": True},
-                *({"name": volume, "mountPath": f"{pods.SECRETS_DIR}/{secret}",
-                   "readOnly": True} for volume, secret in secret_mounts),
-            ),
-        )
         return k8s.batch.v1.Job(
             f"{name}-cluster-init",
             metadata={"name": job_name, "namespace": args.namespace, "labels": labels},
-            spec={
-                "backoffLimit": 4,
-                "activeDeadlineSeconds": 2 * args.wait_seconds,
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {
-                            pods.SCRIPTS_HASH_ANNOTATION: pods.scripts_hash("cluster-init.js"),
-                        },
-                    },
-                    "spec": pods.pod_spec(
-                        [container],
-                        [pods.scripts_volume(self.scripts_config_map),
-                         pods.secret_volume("keyfile-secret", "mongo-keyfile"),
-                         *(pods.secret_volume(volume, secret) for volume, secret in secret_mounts),
-                         pods.tmp_volume()],
-                        args.priority_class,
-                        restartPolicy="Never",
-                    ),
+            spec=pods.init_job_spec(
+                labels=labels,
+                container="initialise",
+                script="cluster-init.js",
+                env={
+                    "MONGOS_HOST": self.address,
+                    "SHARDS": json.dumps([{"name": shard.args.set_name,
+                                           "hosts": shard.args.hosts}
+                                          for shard in self.shards]),
+                    "USERS": json.dumps(users),
+                    "SHARDED_DATABASES": json.dumps(list(args.sharded_databases)),
+                    "SHARDED_COLLECTIONS": json.dumps([
+                        {"ns": collection.namespace, "key": dict(collection.key)}
+                        for collection in args.sharded_collections]),
                 },
-            },
+                scripts_config_map=self.scripts_config_map,
+                keyfile_secret="mongo-keyfile",
+                secrets=secret_mounts,
+                priority_class=args.priority_class,
+                wait_seconds=args.wait_seconds,
+            ),
             opts=opts,
         )

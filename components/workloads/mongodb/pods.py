@@ -146,6 +146,45 @@ def mongosh_container(name: str, script: str, env: dict[str, str],
     }
 
 
+def init_job_spec(*, labels: dict[str, str], container: str, script: str, env: dict[str, str],
+                  scripts_config_map: str, keyfile_secret: str, priority_class: str,
+                  wait_seconds: int, secrets: tuple[tuple[str, str], ...] = ()) -> dict:
+    """A one-shot Job that runs `script` with mongosh, holding the cluster's key file.
+
+    `secrets` are (volume, Secret name) pairs mounted read-only under SECRETS_DIR/<Secret name>.
+    The script waits up to `wait_seconds` for its peers; the Job gets twice that in all.
+    """
+    mongosh = mongosh_container(
+        container, script,
+        {**env, "KEYFILE_PATH": f"{KEYFILE_SECRET_DIR}/keyfile",
+         "WAIT_SECONDS": str(wait_seconds)},
+        mounts=(
+            {"name": "keyfile-secret", "mountPath": KEYFILE_SECRET_DIR, "readOnly": True},
+            *({"name": volume, "mountPath": f"{SECRETS_DIR}/{secret}", "readOnly": True}
+              for volume, secret in secrets),
+        ),
+    )
+    return {
+        "backoffLimit": 4,
+        "activeDeadlineSeconds": 2 * wait_seconds,
+        "template": {
+            "metadata": {
+                "labels": labels,
+                "annotations": {SCRIPTS_HASH_ANNOTATION: scripts_hash(script)},
+            },
+            "spec": pod_spec(
+                [mongosh],
+                [scripts_volume(scripts_config_map),
+                 secret_volume("keyfile-secret", keyfile_secret),
+                 *(secret_volume(volume, secret) for volume, secret in secrets),
+                 tmp_volume()],
+                priority_class,
+                restartPolicy="Never",
+            ),
+        },
+    }
+
+
 def pod_spec(containers: list[dict], volumes: list[dict], priority_class: str, *,
              init_containers: list[dict] | None = None, uid: int = MONGO_UID,
              gid: int | None = None, fs_group: bool = True, **extra) -> dict:

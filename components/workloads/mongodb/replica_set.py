@@ -184,41 +184,23 @@ class ReplicaSet(pulumi.ComponentResource):
         args = self.args
         job_name = f"{args.k8s_name}-init"
         labels = pods.labels("init", job_name)
-        container = pods.mongosh_container(
-            "initiate", "replicaset-init.js",
-            {
-                "RS_NAME": args.set_name,
-                "RS_HOSTS": ",".join(args.hosts),
-                "RS_CONFIGSVR": json.dumps(args.role == "configsvr"),
-                "KEYFILE_PATH": f"{pods.KEYFILE_SECRET_DIR}/keyfile",
-                "WAIT_SECONDS": str(args.wait_seconds),
-            },
-            mounts=({"name": "keyfile-secret", "mountPath": pods.KEYFILE_SECRET_DIR,
-                     "readOnly": True},),
-        )
         return k8s.batch.v1.Job(
             f"{name}-init",
             metadata={"name": job_name, "namespace": args.namespace, "labels": labels},
-            spec={
-                "backoffLimit": 4,
-                "activeDeadlineSeconds": 2 * args.wait_seconds,
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {
-                            pods.SCRIPTS_HASH_ANNOTATION: pods.scripts_hash("replicaset-init.js"),
-                        },
-                    },
-                    "spec": pods.pod_spec(
-                        [container],
-                        [pods.scripts_volume(args.scripts_config_map),
-                         pods.secret_volume("keyfile-secret", args.keyfile_secret),
-                         pods.tmp_volume()],
-                        args.priority_class,
-                        restartPolicy="Never",
-                    ),
+            spec=pods.init_job_spec(
+                labels=labels,
+                container="initiate",
+                script="replicaset-init.js",
+                env={
+                    "RS_NAME": args.set_name,
+                    "RS_HOSTS": ",".join(args.hosts),
+                    "RS_CONFIGSVR": json.dumps(args.role == "configsvr"),
                 },
-            },
+                scripts_config_map=args.scripts_config_map,
+                keyfile_secret=args.keyfile_secret,
+                priority_class=args.priority_class,
+                wait_seconds=args.wait_seconds,
+            ),
             # A Job's template cannot change: a new one replaces it under the same name.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*self._after, self.stateful_set],
                                         delete_before_replace=True),
