@@ -10,6 +10,7 @@ import yaml
 from components.workloads import exposure as exposing
 from components.workloads.platform import (
     FOREGROUND_PRIORITY,
+    cluster_role_account,
     container_security_context,
     http_probe,
     labels,
@@ -171,28 +172,11 @@ class KubeStateMetrics:
 
     def __init__(self, name: str, namespace: str, opts: pulumi.ResourceOptions) -> None:
         app, port = "kube-state-metrics", PORTS["kube-state-metrics"]
-        account = k8s.core.v1.ServiceAccount(
-            f"{name}-{app}",
-            metadata={"name": app, "namespace": namespace, "labels": labels(app, "monitoring")},
-            automount_service_account_token=False,
-            opts=opts,
-        )
-        role = k8s.rbac.v1.ClusterRole(
-            f"{name}-{app}",
-            metadata={"name": f"cncfdemo-{namespace}-{app}", "labels": labels(app, "monitoring")},
-            rules=[{"apiGroups": [group], "resources": kinds, "verbs": ["list", "watch"]}
-                   for group, kinds in KUBE_STATE_RESOURCES.items()],
-            opts=opts,
-        )
-        binding = k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-{app}",
-            metadata={"name": f"cncfdemo-{namespace}-{app}", "labels": labels(app, "monitoring")},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                      "name": role.metadata.name},
-            subjects=[{"kind": "ServiceAccount", "name": account.metadata.name,
-                       "namespace": namespace}],
-            opts=opts,
-        )
+        account, binding = cluster_role_account(
+            name, app, namespace, "monitoring",
+            [{"apiGroups": [group], "resources": kinds, "verbs": ["list", "watch"]}
+             for group, kinds in KUBE_STATE_RESOURCES.items()],
+            automount_token=False, opts=opts)
         collectors = sorted(kind for kinds in KUBE_STATE_RESOURCES.values() for kind in kinds)
         container = {
             "name": app,

@@ -14,6 +14,7 @@ import yaml
 from components.workloads import exposure as exposing
 from components.workloads.platform import (
     FOREGROUND_PRIORITY,
+    cluster_role_account,
     container_security_context,
     http_probe,
     labels,
@@ -174,18 +175,9 @@ class Prometheus:
         namespace = args.namespace
         app = "prometheus"
 
-        account = k8s.core.v1.ServiceAccount(
-            f"{name}-prometheus",
-            metadata={"name": app, "namespace": namespace, "labels": labels(app, "monitoring")},
-            # Kubernetes service discovery and the kubelet proxy authenticate with this token
-            automount_service_account_token=True,
-            opts=opts,
-        )
-        role = k8s.rbac.v1.ClusterRole(
-            f"{name}-prometheus",
-            metadata={"name": f"cncfdemo-{namespace}-prometheus",
-                      "labels": labels(app, "monitoring")},
-            rules=[
+        account, binding = cluster_role_account(
+            name, app, namespace, "monitoring",
+            [
                 {"apiGroups": [""], "resources": ["nodes", "nodes/proxy", "nodes/metrics",
                                                   "services", "endpoints", "pods"],
                  "verbs": ["get", "list", "watch"]},
@@ -193,18 +185,8 @@ class Prometheus:
                  "verbs": ["get", "list", "watch"]},
                 {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
             ],
-            opts=opts,
-        )
-        binding = k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-prometheus",
-            metadata={"name": f"cncfdemo-{namespace}-prometheus",
-                      "labels": labels(app, "monitoring")},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                      "name": role.metadata.name},
-            subjects=[{"kind": "ServiceAccount", "name": account.metadata.name,
-                       "namespace": namespace}],
-            opts=opts,
-        )
+            # Kubernetes service discovery and the kubelet proxy authenticate with this token
+            automount_token=True, opts=opts)
 
         probes = pulumi.Output.all(**dict(args.probes)) if args.probes else \
             pulumi.Output.from_input({})

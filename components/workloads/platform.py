@@ -165,3 +165,36 @@ def ingress_policy(name: str, app: str, namespace: str, ports: list[int],
               "ingress": rules},
         opts=opts,
     )
+
+
+def cluster_role_account(name: str, app: str, namespace: str, component: str, rules: list[dict],
+                         *, automount_token: bool, opts: pulumi.ResourceOptions
+                         ) -> tuple[k8s.core.v1.ServiceAccount, k8s.rbac.v1.ClusterRoleBinding]:
+    """A ServiceAccount `app` bound to a ClusterRole granting `rules` across the cluster.
+
+    The role is cluster-wide, so its name carries the namespace: two demos on one cluster keep
+    their own. Pods that call the API should depend on the returned binding.
+    """
+    role_name = f"cncfdemo-{namespace}-{app}"
+    account = k8s.core.v1.ServiceAccount(
+        f"{name}-{app}",
+        metadata={"name": app, "namespace": namespace, "labels": labels(app, component)},
+        automount_service_account_token=automount_token,
+        opts=opts,
+    )
+    role = k8s.rbac.v1.ClusterRole(
+        f"{name}-{app}",
+        metadata={"name": role_name, "labels": labels(app, component)},
+        rules=rules,
+        opts=opts,
+    )
+    binding = k8s.rbac.v1.ClusterRoleBinding(
+        f"{name}-{app}",
+        metadata={"name": role_name, "labels": labels(app, component)},
+        role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                  "name": role.metadata.name},
+        subjects=[{"kind": "ServiceAccount", "name": account.metadata.name,
+                   "namespace": namespace}],
+        opts=opts,
+    )
+    return account, binding
