@@ -17,6 +17,7 @@ import pulumi
 from pulumi_aws import cloudwatch, iam, lambda_, route53
 
 from components.aws.tags import cluster_tags
+from components.aws.trust import service_trust
 
 DOMAIN = "k8s"
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "lambdas" / "dns_sync"
@@ -25,12 +26,6 @@ REPAIR_SCHEDULE = "rate(5 minutes)"
 LOG_RETENTION_DAYS = 14
 
 GROUP_EVENTS = ("EC2 Instance Launch Successful", "EC2 Instance Terminate Successful")
-
-LAMBDA_TRUST = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                   "Principal": {"Service": "lambda.amazonaws.com"}}],
-})
 
 
 @dataclass(frozen=True)
@@ -133,7 +128,7 @@ class NodeDns(pulumi.ComponentResource):
 
         role = iam.Role(
             f"{name}-role",
-            assume_role_policy=LAMBDA_TRUST,
+            assume_role_policy=service_trust("lambda.amazonaws.com"),
             description=f"{args.function_name}: records of the {cluster} zone",
             tags=tags,
             opts=child,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -15,15 +14,10 @@ import pulumi
 from pulumi_aws import autoscaling, ec2, iam
 
 from components.aws.tags import group_tags, node_tags
+from components.aws.trust import service_trust
 
 # EC2 refuses user-data above 16 KiB (before base64), compressed or not.
 USER_DATA_LIMIT = 16 * 1024
-
-EC2_TRUST = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                   "Principal": {"Service": "ec2.amazonaws.com"}}],
-})
 
 
 @dataclass(frozen=True)
@@ -89,7 +83,7 @@ class NodeGroup(pulumi.ComponentResource):
 
         self.role = iam.Role(
             f"{name}-role",
-            assume_role_policy=EC2_TRUST,
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
             description=f"{args.group_name} instances",
             tags=tags,
             opts=child,
