@@ -200,7 +200,8 @@ def run_program(
     for resource in monitor.recorded:
         secrets |= secret_leaves(resource.inputs)
     for name in secret_outputs:
-        secrets |= _strings(outputs[name])
+        # a secret output is plain by now: every string in it is secret
+        secrets |= secret_leaves(outputs[name], inside=True)
 
     return Run(
         stack=stack,
@@ -211,12 +212,3 @@ def run_program(
         warnings=warnings.messages,
     )
 
-
-def _strings(value: Any) -> set[str]:
-    if isinstance(value, str):
-        return {value}
-    if isinstance(value, dict):
-        return set().union(*(_strings(v) for v in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(_strings(v) for v in value)) if value else set()
-    return set()
