@@ -31,6 +31,13 @@ def _existing_context(settings: Settings, context: str, path: str) -> Cluster:
     provider = k8s.Provider(f"{settings.cluster_name}-k8s", kubeconfig=kubeconfig, context=context)
     api_endpoint = pulumi.Output.unsecret(kubeconfig.apply(lambda text: _server_of(text, context)))
     pulumi.log.info(f"deploying into the existing kubeconfig context {context!r}")
+    return _local_cluster(settings, api_endpoint, kubeconfig, provider, node_groups=())
+
+
+def _local_cluster(settings: Settings, api_endpoint: pulumi.Output[str],
+                   kubeconfig: pulumi.Output[str], provider: k8s.Provider,
+                   node_groups: tuple[NodeGroupSummary, ...]) -> Cluster:
+    """What both local paths share: node ports on localhost and kind's storage class."""
     return Cluster(
         name=settings.cluster_name,
         provider_name="local",
@@ -39,7 +46,7 @@ def _existing_context(settings: Settings, context: str, path: str) -> Cluster:
         api_endpoint=api_endpoint,
         kubeconfig=kubeconfig,
         k8s_provider=provider,
-        node_groups=(),
+        node_groups=node_groups,
         exposure=Exposure(service_type="NodePort", node_host="localhost"),
         storage_class=STORAGE_CLASS,
     )
@@ -73,18 +80,13 @@ def create_cluster(settings: Settings) -> Cluster:
         service_cidr=settings.service_cidr,
         published_ports=tuple(sorted(PUBLISHED_NODE_PORTS.values())),
     ))
-    return Cluster(
-        name=settings.cluster_name,
-        provider_name="local",
-        region=REGION,
-        kubernetes_version=settings.kubernetes_version,
+    return _local_cluster(
+        settings,
         api_endpoint=pulumi.Output.unsecret(kind.kubeconfig.apply(_server_of)),
         kubeconfig=kind.kubeconfig,
-        k8s_provider=kind.provider,
+        provider=kind.provider,
         node_groups=(
             NodeGroupSummary("masters", settings.master_count, settings.master_size, REGION),
             NodeGroupSummary("minions", settings.minion_count, settings.minion_size, REGION),
         ),
-        exposure=Exposure(service_type="NodePort", node_host="localhost"),
-        storage_class=STORAGE_CLASS,
     )
