@@ -26,7 +26,7 @@ def run_stack(project_dir: Path, stack: str):
 
     try:
         return harness.run_program(stack, project_dir)
-    except stackconfig.UnknownStackError as err:
+    except stackconfig.StackConfigError as err:
         raise click.ClickException(str(err)) from err
     except harness.ProgramError as err:
         raise click.ClickException(f"stack {stack!r} cannot be rendered:\n\n{err}") from err
@@ -70,7 +70,7 @@ def cost(project_dir: Path, stack: str, as_json: bool, refresh_prices: bool) -> 
         from cncfdemo.pricing.refresh import refresh
     try:
         estimate = cost_module.estimate_stack(stack, project_dir, refresh=refresh)
-    except (stackconfig.UnknownStackError, PricingError) as err:
+    except (stackconfig.StackConfigError, PricingError) as err:
         raise click.ClickException(str(err)) from err
     except harness.ProgramError as err:
         raise click.ClickException(f"stack {stack!r} cannot be rendered:\n\n{err}") from err
@@ -157,7 +157,7 @@ def compare_command(project_dir: Path, stacks: tuple[str, ...], out: Path, resul
 
     try:
         rows = compare.gather(list(stacks), results_dir, project_dir)
-    except (stackconfig.UnknownStackError, PricingError, ResultsError) as err:
+    except (stackconfig.StackConfigError, PricingError, ResultsError) as err:
         raise click.ClickException(str(err)) from err
     except harness.ProgramError as err:
         raise click.ClickException(f"a stack cannot be rendered:\n\n{err}") from err

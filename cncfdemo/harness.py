@@ -152,15 +152,23 @@ def run_program(
     stack: str,
     project_dir: Path = stackconfig.PROJECT_ROOT,
     overrides: dict[str, Any] | None = None,
+    secret_overrides: frozenset[str] = frozenset(),
 ) -> Run:
-    """Run `__main__.py` for `stack` under mocks; `overrides` replaces config keys (`ns:key`)."""
+    """Run `__main__.py` for `stack` under mocks; `overrides` replaces config keys (`ns:key`),
+    and those named in `secret_overrides` arrive as if set with `pulumi config set --secret`."""
     config = stackconfig.load(stack, project_dir)
     values = dict(config.values)
+    secret_keys = set(config.secret_keys)
     for key, value in (overrides or {}).items():
         if value is None:
             values.pop(key, None)
+            secret_keys.discard(key)
+            continue
+        values[key] = value if isinstance(value, str) else stackconfig._as_config_string(value)
+        if key in secret_overrides:
+            secret_keys.add(key)
         else:
-            values[key] = value if isinstance(value, str) else stackconfig._as_config_string(value)
+            secret_keys.discard(key)
 
     mocks = DemoMocks()
     monitor = RecordingMonitor(mocks)
@@ -171,7 +179,7 @@ def run_program(
 
     # A fresh root stack each run: several programs may run in one process (the tests do).
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(values, list(config.secret_keys))
+    pulumi.runtime.set_all_config(values, sorted(secret_keys))
     pulumi.runtime.set_mocks(mocks, project=config.project, stack=stack, preview=False,
                              logger=logger, monitor=monitor)
     root = runtime_settings.get_root_resource()
@@ -196,7 +204,7 @@ def run_program(
             secret_outputs.add(name)
 
     secrets = set(mocks.secret_values)
-    secrets |= {values[k] for k in config.secret_keys if k in values}
+    secrets |= {values[k] for k in secret_keys if k in values}
     for resource in monitor.recorded:
         secrets |= secret_leaves(resource.inputs)
     for name in secret_outputs:

@@ -15,7 +15,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENCRYPTED_PLACEHOLDER = "encrypted-config-value"
 
 
-class UnknownStackError(Exception):
+class StackConfigError(Exception):
+    """The project or stack file cannot be used as the Pulumi CLI would use it."""
+
+
+class UnknownStackError(StackConfigError):
     """The stack has no Pulumi.<stack>.yaml in the project."""
 
 
@@ -40,8 +44,22 @@ def _as_config_string(value: object) -> str:
     return json.dumps(value)
 
 
+def _read_yaml(path: Path) -> dict:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise StackConfigError(f"{path.name} is not valid YAML{line}: "
+                               f"{getattr(err, 'problem', None) or err}.") from err
+    if document is not None and not isinstance(document, dict):
+        kind = type(document).__name__
+        raise StackConfigError(f"{path.name} must be a YAML mapping, not a {kind}.")
+    return document or {}
+
+
 def load(stack: str, project_dir: Path = PROJECT_ROOT) -> StackConfig:
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    project = _read_yaml(project_dir / "Pulumi.yaml")
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         known = ", ".join(available_stacks(project_dir)) or "none"
@@ -51,6 +69,9 @@ def load(stack: str, project_dir: Path = PROJECT_ROOT) -> StackConfig:
     name = project["name"]
     values: dict[str, str] = {}
     secret_keys: list[str] = []
+    # A declared key with neither default nor value must come from the stack file: the CLI
+    # stops before the program runs otherwise, so the offline run does too.
+    required: list[str] = []
 
     for key, spec in (project.get("config") or {}).items():
         full_key = key if ":" in key else f"{name}:{key}"
@@ -58,8 +79,13 @@ def load(stack: str, project_dir: Path = PROJECT_ROOT) -> StackConfig:
             values[full_key] = _as_config_string(spec["default"])
         elif isinstance(spec, dict) and "value" in spec:
             values[full_key] = _as_config_string(spec["value"])
+        else:
+            required.append(full_key)
 
-    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+    stack_config = _read_yaml(stack_file).get("config") or {}
+    if not isinstance(stack_config, dict):
+        raise StackConfigError(f"{stack_file.name}: `config` must be a mapping of keys to values.")
+    for key, value in stack_config.items():
         full_key = key if ":" in key else f"{name}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[full_key] = ENCRYPTED_PLACEHOLDER
@@ -67,4 +93,12 @@ def load(stack: str, project_dir: Path = PROJECT_ROOT) -> StackConfig:
         else:
             values[full_key] = _as_config_string(value)
 
+    missing = [key for key in required if key not in values]
+    if missing:
+        listed = ", ".join(missing)
+        raise StackConfigError(
+            f"stack {stack!r} is missing configuration values the project requires: {listed}. "
+            f"Set each with `pulumi config set --stack {stack} <key> <value>` "
+            "(Pulumi.yaml describes them)."
+        )
     return StackConfig(stack=stack, project=name, values=values, secret_keys=tuple(secret_keys))

@@ -56,9 +56,7 @@ def read_aws_settings(read: Reader | None = None) -> AwsSettings:
         read.problems.append(f"aws:region: {what} Set it with "
                              "`pulumi config set aws:region us-east-1`.")
 
-    ssh_allowed: tuple[str, ...] = ()
-    if read.config.get("awsSshAllowedCidrs") is not None:
-        ssh_allowed = read.cidr_list("awsSshAllowedCidrs")
+    ssh_allowed = read.cidr_list("awsSshAllowedCidrs", required=False)
     ssh_key_name = read.text("awsSshKeyName")
 
     public_zone = read.text("awsPublicZone")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.runtime.config import is_config_secret
 
 NAMESPACE = "cncfdemo"
 
@@ -25,6 +26,9 @@ SUPPORTED_MINORS = (34, 35, 36, 37)
 MAX_MASTERS = 7
 MAX_MINIONS = 100
 
+# kube-apiserver refuses an IPv4 service range with more than 20 host bits (larger than a /12).
+LARGEST_SERVICE_PREFIX = 12
+
 
 @dataclass(frozen=True)
 class Key:
@@ -35,6 +39,8 @@ class Key:
     meaning: str
     example: str
     secret: bool = False
+    # A list value is set item by item (`--path 'ns:key[0]'`); a plain `config set` stores text.
+    is_list: bool = False
 
 
 SETTINGS: tuple[Key, ...] = (
@@ -53,7 +59,7 @@ SETTINGS: tuple[Key, ...] = (
     Key("podCidr", "192.168.0.0/16", "Address range of pods (the CNI's pool).", "172.20.0.0/16"),
     Key("serviceCidr", "10.96.0.0/12", "Address range of cluster Services.", "10.100.0.0/16"),
     Key("apiAllowedCidrs", None, "CIDRs allowed to reach the Kubernetes API; required, never "
-        "empty.", '["203.0.113.0/24"]'),
+        "empty.", '["203.0.113.0/24"]', is_list=True),
     Key("nodeImage", None, "Prebuilt node image (from packer/); without it nodes install "
         "their packages at boot.", "ami-0123456789abcdef0"),
     Key("mongoShards", 2, "MongoDB shard replica sets.", "3"),
@@ -84,7 +90,7 @@ PROVIDER_SETTINGS: dict[str, tuple[Key, ...]] = {
     ),
     "aws": (
         Key("awsSshAllowedCidrs", None, "CIDRs allowed to reach the nodes on SSH port 22; "
-            "unset means no SSH at all.", '["203.0.113.7/32"]'),
+            "unset means no SSH at all.", '["203.0.113.7/32"]', is_list=True),
         Key("awsSshKeyName", None, "EC2 key pair installed on the nodes (only useful with "
             "awsSshAllowedCidrs).", "my-key"),
         Key("awsPublicZone", None, "Public Route53 zone in which Countly gets the name "
@@ -155,12 +161,20 @@ class Settings:
         return any(ipaddress.ip_network(c).prefixlen == 0 for c in self.api_allowed_cidrs)
 
 
+def set_command(key: str, example: str | None = None) -> str:
+    """The `pulumi config set` command that gives `key` a value like its example."""
+    spec = ALL_KEYS[key]
+    example = example if example is not None else spec.example
+    if spec.is_list:
+        first = example.strip("[]").split(",")[0].strip().strip('"')
+        return f"pulumi config set --path 'cncfdemo:{key}[0]' {first}"
+    if spec.secret:
+        return f"pulumi config set --secret cncfdemo:{key} {example.removeprefix('--secret ')}"
+    return f"pulumi config set cncfdemo:{key} {example}"
+
+
 def _problem(key: str, what: str, example: str | None = None) -> str:
-    example = example if example is not None else ALL_KEYS[key].example
-    return (
-        f"cncfdemo:{key}: {what} "
-        f"Set it with `pulumi config set cncfdemo:{key} {example}`."
-    )
+    return f"cncfdemo:{key}: {what} Set it with `{set_command(key, example)}`."
 
 
 class Reader:
@@ -194,6 +208,18 @@ class Reader:
             self.fail(key, "is required and not set.")
             return ""
         return value
+
+    def secret_text(self, key: str) -> pulumi.Output[str] | None:
+        """A secret value as a Pulumi secret, or None when unset. A value kept in clear in the
+        stack file is refused: it would already sit unencrypted in the repository."""
+        raw = self.config.get(key)
+        if raw is None or raw.strip() == "":
+            return None
+        if not is_config_secret(f"{NAMESPACE}:{key}"):
+            self.fail(key, "is stored in clear in the stack file; remove it with `pulumi config "
+                      f"rm cncfdemo:{key}` and set it encrypted.")
+            return None
+        return pulumi.Output.secret(raw.strip())
 
     def integer(self, key: str, low: int, high: int) -> int:
         """The value, or `low` after recording a problem (so later checks stay quiet)."""
@@ -232,15 +258,17 @@ class Reader:
             return None
         return network
 
-    def cidr_list(self, key: str) -> tuple[str, ...]:
+    def cidr_list(self, key: str, required: bool = True) -> tuple[str, ...]:
+        """The CIDRs of a list key; an optional one may be unset or empty."""
         try:
             raw = self.config.get_object(key)
         except Exception:  # noqa: BLE001 - any parse failure is the same user mistake
             self.fail(key, "must be a list of CIDRs.")
             return ()
-        if raw is None or raw == []:
-            self.fail(key, "must list at least one CIDR that may reach the API; an empty list "
-                      "would lock everyone out.")
+        if raw is None or raw == [] or raw == "":
+            if required:
+                self.fail(key, "must list at least one CIDR that may reach the API; an empty "
+                          "list would lock everyone out.")
             return ()
         if not isinstance(raw, list):
             raw = [raw]
@@ -301,6 +329,9 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     if service_cidr is not None and service_cidr.prefixlen > 24:
         read.fail("serviceCidr", f"{service_cidr} holds only {service_cidr.num_addresses} "
                   "addresses; give Services at least a /24.")
+    if service_cidr is not None and service_cidr.prefixlen < LARGEST_SERVICE_PREFIX:
+        read.fail("serviceCidr", f"{service_cidr} is larger than kube-apiserver accepts for "
+                  f"Services; use a /{LARGEST_SERVICE_PREFIX} or smaller.")
     if node_cidr is not None and node_cidr.prefixlen > 22:
         read.fail("nodeCidr", f"{node_cidr} is too small to split into subnets in two zones; "
                   "use a /22 or larger.")
@@ -334,6 +365,7 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         read.fail("boincProjectUrl", f"{boinc_url!r} is not an http(s) URL.")
 
     node_image = read.text("nodeImage")
+    boinc_account_key = read.secret_text("boincAccountKey")
 
     read.raise_problems()
 
@@ -361,7 +393,7 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         benchmark_on_up=on_up,
         prometheus_retention=retention,
         boinc_project_url=boinc_url,
-        boinc_account_key=config.get_secret("boincAccountKey") or None,
+        boinc_account_key=boinc_account_key,
     )
     if settings.api_open_to_world:
         pulumi.log.warn(

@@ -9,6 +9,10 @@ import pytest
 
 from cncfdemo import harness, render
 from cncfdemo.stackconfig import PROJECT_ROOT
+from stacks.settings import ALL_KEYS
+
+# The keys `pulumi config set --secret` is for; tests set them the same way.
+SECRET_CONFIG_KEYS = frozenset(f"cncfdemo:{k.name}" for k in ALL_KEYS.values() if k.secret)
 
 STACKS_THAT_RENDER = ("local-demo", "aws-demo")
 
@@ -23,6 +27,7 @@ def program_run():
     """`program_run(stack, **overrides)`: the program run under mocks (cached per arguments).
 
     Overrides are config keys without the namespace (`masterCount=3`); `None` unsets a key.
+    Keys the settings declare secret (boincAccountKey) arrive encrypted, as a user sets them.
     """
     cache: dict[tuple, harness.Run] = {}
 
@@ -30,7 +35,8 @@ def program_run():
         key = (stack, tuple(sorted(overrides.items())))
         if key not in cache:
             full = {(k if ":" in k else f"cncfdemo:{k}"): v for k, v in overrides.items()}
-            cache[key] = harness.run_program(stack, overrides=full)
+            cache[key] = harness.run_program(stack, overrides=full,
+                                             secret_overrides=SECRET_CONFIG_KEYS)
         return cache[key]
 
     return run

@@ -502,7 +502,9 @@ def test_missing_region_is_a_clear_error(monkeypatch):
 ])
 def test_bad_aws_setting_names_its_key(key, value):
     message = _error(STACK, {key: value})
-    assert f"cncfdemo:{key}:" in message and f"pulumi config set cncfdemo:{key}" in message
+    fix = message.split("Set it with ")[-1]
+    assert f"cncfdemo:{key}:" in message
+    assert fix.startswith("`pulumi config set ") and f"cncfdemo:{key}" in fix, message
 
 
 def test_without_a_public_zone_nothing_is_published(run):

@@ -92,6 +92,9 @@ def test_encrypted_config_values_are_secrets(tmp_path, project_root):
     result = cncfdemo("--project-dir", str(project), "render", "--stack", "test-demo",
                       "--out", str(out))
     assert result.returncode == 0, result.stderr
+    # the encrypted key was read (BOINC is deployed with it), yet never written
+    assert (out / "manifests" / "background.deployment.boinc.yaml").exists()
+    assert "boincAccountKey is not set" not in result.stderr
     for path, text in all_text(out).items():
         assert "encrypted-config-value" not in text, path
         assert "c2VjcmV0LWJ1dC1lbmNyeXB0ZWQ" not in text, path
@@ -104,6 +107,17 @@ def test_unknown_stack_is_a_clear_error(tmp_path):
     assert "local-demo" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_malformed_stack_file_is_a_clear_error(tmp_path, project_root):
+    project = _project_copy(tmp_path, project_root, "config:\n  cncfdemo:provider: [local\n")
+    out = tmp_path / "out"
+    result = cncfdemo("--project-dir", str(project), "render", "--stack", "test-demo",
+                      "--out", str(out))
+    assert result.returncode != 0
+    assert "Pulumi.test-demo.yaml is not valid YAML at line" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
 
 
 def test_config_error_is_a_clear_error_without_output(tmp_path, project_root):

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from cncfdemo import harness
+from cncfdemo import harness, stackconfig
 from stacks import settings
 
 # (case id, overrides without namespace, the key the message must name)
@@ -26,6 +26,7 @@ BAD_SETTINGS = [
     ("pod range overlaps nodes", {"podCidr": "10.0.128.0/17"}, "podCidr"),
     ("service range overlaps pods", {"serviceCidr": "192.168.16.0/20"}, "serviceCidr"),
     ("service range too small", {"serviceCidr": "10.96.0.0/28"}, "serviceCidr"),
+    ("service range too large", {"serviceCidr": "172.0.0.0/8"}, "serviceCidr"),
     ("empty api allow-list", {"apiAllowedCidrs": []}, "apiAllowedCidrs"),
     ("unset api allow-list", {"apiAllowedCidrs": None}, "apiAllowedCidrs"),
     ("malformed api cidr", {"apiAllowedCidrs": ["300.1.1.1/32"]}, "apiAllowedCidrs"),
@@ -51,7 +52,11 @@ BAD_SETTINGS = [
     ("machine type unset", {"minionSize": None}, "minionSize"),
     ("retention malformed", {"prometheusRetention": "a week"}, "prometheusRetention"),
     ("boinc url malformed", {"boincProjectUrl": "ftp:/x"}, "boincProjectUrl"),
+    ("boinc key in clear", {"boincAccountKey": "0123456789abcdef"}, "boincAccountKey"),
 ]
+
+# The fix a message offers: a plain, list (`--path`) or `--secret` form of `pulumi config set`.
+_SET_COMMAND = "pulumi config set (--secret |--path ')?cncfdemo:{key}"
 
 
 def _run_expecting_error(stack: str, overrides: dict) -> harness.ProgramError:
@@ -68,7 +73,7 @@ def test_bad_setting_stops_before_any_resource(stack, case, overrides, key):
     error = _run_expecting_error(stack, overrides)
     message = str(error)
     assert f"cncfdemo:{key}:" in message, message
-    assert f"pulumi config set cncfdemo:{key}" in message, message
+    assert re.search(_SET_COMMAND.format(key=key), message), message
     # one paragraph per problem, and this case makes exactly one problem
     assert "\n\n" not in message.strip(), message
     assert error.registered == [], [r.urn for r in error.registered]
@@ -120,7 +125,7 @@ def test_pulumi_yaml_describes_every_key_with_its_default(project_root):
         spec = declared[name]
         assert key.example in spec["description"], name
         if key.default is None:
-            assert "default" not in spec, name
+            assert spec.get("default") in (None, "", []), name
         else:
             assert str(spec["default"]).lower() == str(key.default).lower(), name
 
@@ -131,3 +136,64 @@ def test_readme_config_table_lists_every_key(project_root):
             for k in group]
     missing = [k for k in keys if not re.search(rf"^\| `{k}` \|", readme, re.MULTILINE)]
     assert missing == []
+
+
+@pytest.mark.parametrize("key", ["apiAllowedCidrs", "awsSshAllowedCidrs"])
+def test_list_keys_are_fixed_item_by_item(key):
+    # A plain `pulumi config set ns:key [...]` stores a string, which an array key refuses.
+    command = settings.set_command(key)
+    assert re.fullmatch(rf"pulumi config set --path 'cncfdemo:{key}\[0\]' [0-9./]+", command)
+
+
+def test_secret_key_is_fixed_with_secret():
+    assert settings.set_command("boincAccountKey") == (
+        "pulumi config set --secret cncfdemo:boincAccountKey <key>")
+
+
+def test_optional_keys_have_a_default_the_cli_accepts(project_root):
+    # The CLI stops a stack that leaves a declared key without a default unset; only the keys
+    # every stack file sets may go without one.
+    declared = yaml.safe_load((project_root / "Pulumi.yaml").read_text())["config"]
+    stack_files = [yaml.safe_load(p.read_text())["config"]
+                   for p in sorted(project_root.glob("Pulumi.*.yaml"))]
+    without_default = {k for k, spec in declared.items() if "default" not in spec}
+    assert without_default == {"provider", "masterSize", "minionSize", "apiAllowedCidrs"}
+    for config in stack_files:
+        assert {f"cncfdemo:{k}" for k in without_default} <= set(config)
+    assert not any(spec.get("secret") and "default" in spec for spec in declared.values())
+
+
+def test_stack_missing_a_required_key_is_refused_like_the_cli(tmp_path, project_root):
+    (tmp_path / "Pulumi.yaml").write_text((project_root / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.bare-demo.yaml").write_text("config:\n  cncfdemo:provider: local\n")
+    with pytest.raises(stackconfig.StackConfigError) as caught:
+        stackconfig.load("bare-demo", tmp_path)
+    message = str(caught.value)
+    for key in ("cncfdemo:masterSize", "cncfdemo:minionSize", "cncfdemo:apiAllowedCidrs"):
+        assert key in message
+    assert "cncfdemo:provider" not in message
+    assert "pulumi config set --stack bare-demo" in message
+
+
+@pytest.mark.parametrize("text", ["config: [a, b\n", "config:\n  a: 1\n b: 2\n", "- 1\n"])
+def test_malformed_stack_file_is_a_clear_error(tmp_path, project_root, text):
+    (tmp_path / "Pulumi.yaml").write_text((project_root / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.bad-demo.yaml").write_text(text)
+    with pytest.raises(stackconfig.StackConfigError, match="Pulumi.bad-demo.yaml"):
+        stackconfig.load("bad-demo", tmp_path)
+
+
+def test_empty_ssh_list_means_no_ssh(program_run):
+    run = program_run("aws-demo", awsSshAllowedCidrs="[]")
+    ports = [r.inputs.get("fromPort") for r in run.of_type("aws:vpc/securityGroupIngressRule:"
+                                                          "SecurityGroupIngressRule")]
+    assert ports and 22 not in ports
+
+
+def test_empty_defaults_read_as_unset(program_run):
+    # Pulumi.yaml's "" defaults: the cluster is named after the stack, BOINC without a key is
+    # left out rather than deployed with an empty one.
+    run = program_run("local-demo")
+    assert run.outputs["clusterName"] == "local-demo"
+    assert not [r for r in run.resources if "boinc" in r.name]
+    assert any("boincAccountKey is not set" in w for w in run.warnings)
