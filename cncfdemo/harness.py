@@ -48,6 +48,8 @@ class Resource:
     dependencies: list[str]
     provider: str
     inputs: dict[str, Any]  # wire form, secrets still wrapped
+    # The resource options the engine acts on at update and destroy time (only those set).
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -130,8 +132,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=sorted(request.dependencies),
             provider=request.provider,
             inputs=json_format.MessageToDict(request.object),
+            options=_options(request),
         ))
         return response
+
+
+def _options(request) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for flag in ("deleteBeforeReplace", "protect", "retainOnDelete"):
+        if getattr(request, flag):
+            options[flag] = True
+    for name in ("additionalSecretOutputs", "ignoreChanges", "replaceOnChanges"):
+        if getattr(request, name):
+            options[name] = sorted(getattr(request, name))
+    if request.deletedWith:
+        options["deletedWith"] = request.deletedWith
+    return options
 
 
 class _CollectWarnings(logging.Handler):

@@ -158,7 +158,7 @@ def write(run: Run, out: Path) -> Path:
         {
             "urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
             "custom": r.custom, "provider": r.provider, "dependencies": r.dependencies,
-            "inputs": _masked_wire(r.inputs),
+            "inputs": _masked_wire(r.inputs), "options": r.options,
         }
         for r in run.resources
     ]

@@ -27,7 +27,8 @@ def _existing_context(settings: Settings, context: str, path: str) -> Cluster:
             "cncfdemo:localKubeconfigPath <file>`, or unset cncfdemo:localKubeconfigContext "
             "to let the stack create a kind cluster."
         )
-    kubeconfig = pulumi.Output.secret(kubeconfig_path.read_text())
+    # Only the chosen context goes into state, not every other cluster's credentials in the file.
+    kubeconfig = pulumi.Output.secret(_only_context(kubeconfig_path.read_text(), context))
     provider = k8s.Provider(f"{settings.cluster_name}-k8s", kubeconfig=kubeconfig, context=context)
     api_endpoint = pulumi.Output.unsecret(kubeconfig.apply(lambda text: _server_of(text, context)))
     pulumi.log.info(f"deploying into the existing kubeconfig context {context!r}")
@@ -50,6 +51,29 @@ def _local_cluster(settings: Settings, api_endpoint: pulumi.Output[str],
         exposure=Exposure(service_type="NodePort", node_host="localhost"),
         storage_class=STORAGE_CLASS,
     )
+
+
+def _only_context(kubeconfig: str, context: str) -> str:
+    """The kubeconfig cut down to `context`, its cluster and its user."""
+    config = yaml.safe_load(kubeconfig) or {}
+    chosen = next((c for c in config.get("contexts") or [] if c.get("name") == context), None)
+    if chosen is None:
+        known = ", ".join(c.get("name", "?") for c in config.get("contexts") or []) or "none"
+        raise pulumi.RunError(
+            f"cncfdemo:localKubeconfigContext: the kubeconfig has no context {context!r} "
+            f"(contexts: {known}). Set it with `pulumi config set "
+            "cncfdemo:localKubeconfigContext <context>`."
+        )
+    cluster = chosen.get("context", {}).get("cluster")
+    user = chosen.get("context", {}).get("user")
+    return yaml.safe_dump({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": context,
+        "contexts": [chosen],
+        "clusters": [c for c in config.get("clusters") or [] if c.get("name") == cluster],
+        "users": [u for u in config.get("users") or [] if u.get("name") == user],
+    }, sort_keys=False)
 
 
 def _server_of(kubeconfig: str, context: str | None = None) -> str:

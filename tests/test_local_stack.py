@@ -57,9 +57,12 @@ def test_existing_context_creates_no_kind_cluster(program_run, tmp_path):
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "other",
-        "clusters": [{"name": "lab", "cluster": {"server": "https://10.1.2.3:6443"}}],
-        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "me"}}],
-        "users": [{"name": "me", "user": {"token": "not-a-real-token-0123456789"}}],
+        "clusters": [{"name": "lab", "cluster": {"server": "https://10.1.2.3:6443"}},
+                     {"name": "prod", "cluster": {"server": "https://10.9.9.9:6443"}}],
+        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "me"}},
+                     {"name": "other", "context": {"cluster": "prod", "user": "admin"}}],
+        "users": [{"name": "me", "user": {"token": "not-a-real-token-0123456789"}},
+                  {"name": "admin", "user": {"token": "production-token-9876543210"}}],
     }))
     run = program_run("local-demo", localKubeconfigContext="lab",
                       localKubeconfigPath=str(kubeconfig))
@@ -68,6 +71,39 @@ def test_existing_context_creates_no_kind_cluster(program_run, tmp_path):
     assert any("not-a-real-token-0123456789" in s for s in run.secret_values)
     provider = run.named("local-demo-k8s").plain_inputs
     assert provider["context"] == "lab"
+
+    # only the chosen context reaches the provider (and state); the others stay in the file
+    given = yaml.safe_load(provider["kubeconfig"])
+    assert [c["name"] for c in given["contexts"]] == ["lab"]
+    assert [c["name"] for c in given["clusters"]] == ["lab"]
+    assert [u["name"] for u in given["users"]] == ["me"]
+    assert "production-token-9876543210" not in provider["kubeconfig"]
+
+
+def test_unknown_context_names_the_key(tmp_path):
+    import pytest
+
+    from cncfdemo import harness
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "me"}}],
+    }))
+    with pytest.raises(harness.ProgramError) as caught:
+        harness.run_program("local-demo", overrides={
+            "cncfdemo:localKubeconfigContext": "nope",
+            "cncfdemo:localKubeconfigPath": str(kubeconfig),
+        })
+    assert "cncfdemo:localKubeconfigContext" in str(caught.value)
+    assert "contexts: lab" in str(caught.value)
+    assert caught.value.registered == []
+
+
+def test_a_changed_kind_cluster_is_deleted_before_it_is_made_again(program_run):
+    run = program_run("local-demo")
+    cluster = _commands(run)["local-demo-kind"]
+    assert cluster.options.get("deleteBeforeReplace") is True, cluster.urn
 
 
 def test_missing_kubeconfig_file_names_the_key(tmp_path):

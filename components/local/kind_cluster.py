@@ -67,7 +67,9 @@ class KindCluster(pulumi.ComponentResource):
             delete=f"kind delete cluster --name {name}",
             stdin=config,
             triggers=[config],
-            opts=pulumi.ResourceOptions(parent=self),
+            # kind names the cluster, so a changed one cannot be made beside the old: delete
+            # first, or the create fails and the old one's delete would remove the new.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
         # The API answering is not enough: workloads wait until every node is Ready.
