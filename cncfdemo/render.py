@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from cncfdemo.harness import RESOURCE_SIG, SIG_KEY, UNKNOWN, Resource, Run, is_secret, unwrap
-from cncfdemo.masking import Masker, marker
+from cncfdemo.masking import MIN_SECRET_LENGTH, Masker, marker
 
 # Where each provider's node group resource carries user-data, and how it is encoded.
 USER_DATA_FIELDS: dict[str, tuple[str, str]] = {
@@ -88,8 +88,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _mask_short_secrets(value: Any, inside: bool = False) -> Any:
+    """Secret strings too short for the text masker (it would hit innocent text) are replaced
+    where they stand, as whole values; longer ones keep their context for the text masker."""
+    if is_secret(value):
+        return _mask_short_secrets(value.get("value"), True)
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == RESOURCE_SIG:
+            return value
+        return {k: _mask_short_secrets(v, inside) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_short_secrets(v, inside) for v in value]
+    if inside and isinstance(value, str) and value and len(value) < MIN_SECRET_LENGTH:
+        return marker(value)
+    return value
+
+
 def kubernetes_object(resource: Resource) -> dict[str, Any]:
+    """The object as it would be applied (secrets in clear: for checks, not for writing)."""
     return _plain(resource.inputs)
+
+
+def masked_object(resource: Resource) -> dict[str, Any]:
+    """The object with its short secrets masked; the text masker takes the rest on write."""
+    return _plain(_mask_short_secrets(resource.inputs))
 
 
 def manifest_filename(obj: dict[str, Any]) -> str:
@@ -133,7 +155,7 @@ def config_files(run: Run) -> dict[str, str]:
     """Every ConfigMap key as `namespace/configmap/key`."""
     files = {}
     for resource in run.of_type("kubernetes:core/v1:ConfigMap"):
-        obj = kubernetes_object(resource)
+        obj = masked_object(resource)
         metadata = obj.get("metadata") or {}
         for key, value in (obj.get("data") or {}).items():
             path = f"{metadata.get('namespace', 'cluster')}/{metadata['name']}/{key}"
@@ -169,9 +191,8 @@ def write(run: Run, out: Path) -> Path:
     save(out / "outputs.json", json.dumps(outputs, indent=2, sort_keys=True) + "\n")
 
     for resource in run.kubernetes_objects():
-        obj = kubernetes_object(resource)
-        save(out / "manifests" / manifest_filename(obj),
-             to_yaml(obj))
+        obj = masked_object(resource)
+        save(out / "manifests" / manifest_filename(obj), to_yaml(obj))
 
     for name, text in user_data(run).items():
         save(out / "cloud-init" / f"{name}.yaml", text)
