@@ -35,7 +35,7 @@ def run_stack(project_dir: Path, stack: str):
 @main.command()
 @click.option("--stack", required=True, help="Stack name, as in Pulumi.<stack>.yaml.")
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Folder to write (replaced if it exists).")
+              help="Folder to write: new, empty, or an earlier render (replaced).")
 @click.pass_obj
 def render(project_dir: Path, stack: str, out: Path) -> None:
     """Write what `pulumi up` would submit for STACK, offline, with secrets masked."""
@@ -44,7 +44,10 @@ def render(project_dir: Path, stack: str, out: Path) -> None:
     run = run_stack(project_dir, stack)
     for message in run.warnings:
         click.echo(f"warning: {message}", err=True)
-    render_module.write(run, out)
+    try:
+        out = render_module.write(run, out)
+    except render_module.RenderError as err:
+        raise click.ClickException(str(err)) from err
     manifests = len(list((out / "manifests").iterdir()))
     click.echo(f"{stack}: {len(run.resources)} resources, {manifests} manifests -> {out}")
 

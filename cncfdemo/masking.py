@@ -46,5 +46,5 @@ class Masker:
         return text
 
     def leaks(self, text: str) -> list[str]:
-        """The secret forms still present in `text` (for tests and for a last check on write)."""
+        """The secret forms still present in `text` (the tests look for leaks with it)."""
         return [form for form in self.forms if form in text]

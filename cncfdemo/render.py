@@ -163,11 +163,35 @@ def config_files(run: Run) -> dict[str, str]:
     return files
 
 
+# What a render writes; a folder holding only these is an earlier render and may be replaced.
+RENDER_ENTRIES = {"graph.json", "outputs.json", "manifests", "cloud-init", "files"}
+
+
+class RenderError(Exception):
+    """The render cannot be written where it was asked to go."""
+
+
+def _clear(out: Path) -> None:
+    if out.is_file() or out.is_symlink():
+        raise RenderError(f"{out} is a file, not a folder: choose another --out.")
+    if not out.exists():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in RENDER_ENTRIES)
+    if foreign:
+        raise RenderError(
+            f"{out} holds files that `cncfdemo render` did not write ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}): nothing was replaced. Choose a new or "
+            "empty folder for --out, or an earlier render's.")
+    shutil.rmtree(out)
+
+
 def write(run: Run, out: Path) -> Path:
-    """Write the render of `run` into `out` (replacing what a previous render left)."""
+    """Write the render of `run` into `out`, replacing an earlier render there.
+
+    A folder holding anything a render does not write is refused, never emptied."""
     mask = Masker(run.secret_values)
-    if out.exists():
-        shutil.rmtree(out)
+    out = out.resolve()
+    _clear(out)
     (out / "manifests").mkdir(parents=True)
     (out / "cloud-init").mkdir()
     (out / "files").mkdir()

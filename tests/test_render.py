@@ -155,6 +155,25 @@ def test_encrypted_config_values_are_secrets(tmp_path, project_root):
         assert "c2VjcmV0LWJ1dC1lbmNyeXB0ZWQ" not in text, path
 
 
+def test_render_replaces_an_earlier_render_but_never_a_foreign_folder(tmp_path):
+    out = tmp_path / "render"
+    assert cncfdemo("render", "--stack", "local-demo", "--out", str(out)).returncode == 0
+    (out / "manifests" / "stale.yaml").write_text("kind: Stale\n")
+    assert cncfdemo("render", "--stack", "local-demo", "--out", str(out)).returncode == 0
+    assert not (out / "manifests" / "stale.yaml").exists()
+
+    (out / "notes.txt").write_text("mine")
+    result = cncfdemo("render", "--stack", "local-demo", "--out", str(out))
+    assert result.returncode != 0
+    assert "notes.txt" in result.stderr and "nothing was replaced" in result.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+    assert "Traceback" not in result.stderr
+
+    result = cncfdemo("render", "--stack", "local-demo", "--out", ".", cwd=tmp_path)
+    assert result.returncode != 0 and "render" in result.stderr
+    assert (out / "notes.txt").exists()
+
+
 def test_unknown_stack_is_a_clear_error(tmp_path):
     result = cncfdemo("render", "--stack", "nope-demo", "--out", str(tmp_path / "x"))
     assert result.returncode != 0
