@@ -76,8 +76,14 @@ def provider_module(name: str) -> ProviderModule:
 
 
 def not_built(provider: str) -> pulumi.RunError:
+    if provider == "equinix":
+        why = ("Equinix Metal stopped operating on 30 June 2026, so the equinix stack is kept "
+               "for its settings and cost estimate only")
+    else:
+        why = f"the {provider} stack is not built yet"
     return pulumi.RunError(
-        f"cncfdemo:provider is {provider!r}, but the {provider} stack is not built yet: only "
-        "'aws' and 'local' create clusters today. Choose one of them with "
-        "`pulumi config set cncfdemo:provider local`."
+        f"cncfdemo:provider is {provider!r}, but {why}: only 'aws' and 'local' create "
+        "clusters today. Deploy one of their stacks instead (`pulumi up --stack aws-demo` or "
+        "`--stack local-demo`); `cncfdemo cost --stack "
+        f"{provider}-demo` still estimates this one."
     )

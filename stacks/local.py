@@ -27,8 +27,17 @@ def _existing_context(settings: Settings, context: str, path: str) -> Cluster:
             "cncfdemo:localKubeconfigPath <file>`, or unset cncfdemo:localKubeconfigContext "
             "to let the stack create a kind cluster."
         )
-    # Only the chosen context goes into state, not every other cluster's credentials in the file.
-    kubeconfig = pulumi.Output.secret(_only_context(kubeconfig_path.read_text(), context))
+    try:
+        text = kubeconfig_path.read_text()
+        # Only the chosen context goes into state, not every other cluster's credentials.
+        only_context = _only_context(text, context)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, TypeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise pulumi.RunError(
+            f"cncfdemo:localKubeconfigPath: {kubeconfig_path} cannot be read as a kubeconfig "
+            f"({reason}). Set it with `pulumi config set cncfdemo:localKubeconfigPath <file>`."
+        ) from None
+    kubeconfig = pulumi.Output.secret(only_context)
     provider = k8s.Provider(f"{settings.cluster_name}-k8s", kubeconfig=kubeconfig, context=context)
     api_endpoint = pulumi.Output.unsecret(kubeconfig.apply(lambda text: _server_of(text, context)))
     pulumi.log.info(f"deploying into the existing kubeconfig context {context!r}")

@@ -102,7 +102,7 @@ PROVIDER_SETTINGS: dict[str, tuple[Key, ...]] = {
 KEYS = {key.name: key for key in SETTINGS}
 ALL_KEYS = {key.name: key for group in (SETTINGS, *PROVIDER_SETTINGS.values()) for key in group}
 
-_VERSION = re.compile(r"^1\.(\d+)\.(\d+)$")
+_VERSION = re.compile(r"^1\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _DURATION = re.compile(r"^([1-9]\d*)([smh])$")
 _CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600}
@@ -144,11 +144,6 @@ class Settings:
     prometheus_retention: str
     boinc_project_url: str
     boinc_account_key: pulumi.Output[str] | None = field(default=None, compare=False)
-
-    @property
-    def kubernetes_minor(self) -> str:
-        """The minor release, as the package repository names it (`v1.35`)."""
-        return "v" + ".".join(self.kubernetes_version.split(".")[:2])
 
     @property
     def benchmark_seconds(self) -> int:
@@ -275,9 +270,15 @@ class Reader:
         cidrs = []
         for item in raw:
             try:
-                cidrs.append(str(ipaddress.ip_network(str(item), strict=True)))
+                network = ipaddress.ip_network(str(item), strict=True)
             except ValueError as err:
                 self.fail(key, f"{item!r} is not a CIDR range ({err}).")
+                continue
+            # The firewall rules built from these lists are IPv4 rules on every provider.
+            if not isinstance(network, ipaddress.IPv4Network):
+                self.fail(key, f"{item!r} is an IPv6 range; list IPv4 ranges only.")
+                continue
+            cidrs.append(str(network))
         return tuple(cidrs)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 
@@ -81,8 +82,6 @@ def test_existing_context_creates_no_kind_cluster(program_run, tmp_path):
 
 
 def test_unknown_context_names_the_key(tmp_path):
-    import pytest
-
     from cncfdemo import harness
 
     kubeconfig = tmp_path / "config"
@@ -107,8 +106,6 @@ def test_a_changed_kind_cluster_is_deleted_before_it_is_made_again(program_run):
 
 
 def test_missing_kubeconfig_file_names_the_key(tmp_path):
-    import pytest
-
     from cncfdemo import harness
 
     with pytest.raises(harness.ProgramError) as caught:
@@ -116,4 +113,28 @@ def test_missing_kubeconfig_file_names_the_key(tmp_path):
             "cncfdemo:localKubeconfigContext": "lab",
             "cncfdemo:localKubeconfigPath": str(tmp_path / "absent")})
     assert "cncfdemo:localKubeconfigPath" in str(caught.value)
+    assert caught.value.registered == []
+
+
+@pytest.mark.parametrize(("what", "content"), [
+    ("a folder", None), ("broken YAML", "contexts: [\n"), ("not a mapping", "- just a list\n"),
+    ("not text", b"\xff\xfe\x00kubeconfig"),
+])
+def test_unreadable_kubeconfig_names_the_key(tmp_path, what, content):
+    from cncfdemo import harness
+
+    path = tmp_path / "config"
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(harness.ProgramError) as caught:
+        harness.run_program("local-demo", overrides={
+            "cncfdemo:localKubeconfigContext": "lab",
+            "cncfdemo:localKubeconfigPath": str(path)})
+    message = str(caught.value)
+    assert "cncfdemo:localKubeconfigPath" in message and "cannot be read" in message, what
+    assert "Traceback" not in message
     assert caught.value.registered == []
