@@ -75,6 +75,9 @@ SETTINGS: tuple[Key, ...] = (
         "background job attaches to.", "https://boinc.bakerlab.org/rosetta/"),
     Key("boincAccountKey", None, "BOINC account key (secret); without it BOINC is not "
         "deployed.", "--secret <key>", secret=True),
+    Key("boincImage", "boinc/client:base-ubuntu", "BOINC client image; the official one "
+        "publishes moving tags only, so pin a digest you have tested.",
+        "boinc/client@sha256:<digest>"),
 )
 
 # Settings only one provider reads, grouped by provider and named for it (`aws:region` is the
@@ -106,6 +109,9 @@ _VERSION = re.compile(r"^1\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _DURATION = re.compile(r"^([1-9]\d*)([smh])$")
 _CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600}
+# A container image: lower-case path components, then a tag, a digest or both.
+_IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?"
+                    r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 
 
 def duration_seconds(text: str) -> int | None:
@@ -143,6 +149,7 @@ class Settings:
     benchmark_on_up: bool
     prometheus_retention: str
     boinc_project_url: str
+    boinc_image: str = "boinc/client:base-ubuntu"
     boinc_account_key: pulumi.Output[str] | None = field(default=None, compare=False)
 
     @property
@@ -365,6 +372,11 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     if boinc_url and not re.match(r"^https?://\S+$", boinc_url):
         read.fail("boincProjectUrl", f"{boinc_url!r} is not an http(s) URL.")
 
+    boinc_image = read.required_text("boincImage")
+    if boinc_image and not _IMAGE.match(boinc_image):
+        read.fail("boincImage", f"{boinc_image!r} is not an image reference like "
+                  "registry/name:tag or name@sha256:<64 hex digits>.")
+
     node_image = read.text("nodeImage")
     boinc_account_key = read.secret_text("boincAccountKey")
 
@@ -394,6 +406,7 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         benchmark_on_up=on_up,
         prometheus_retention=retention,
         boinc_project_url=boinc_url,
+        boinc_image=boinc_image,
         boinc_account_key=boinc_account_key,
     )
     if settings.api_open_to_world:

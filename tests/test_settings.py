@@ -55,6 +55,8 @@ BAD_SETTINGS = [
     ("retention malformed", {"prometheusRetention": "a week"}, "prometheusRetention"),
     ("boinc url malformed", {"boincProjectUrl": "ftp:/x"}, "boincProjectUrl"),
     ("boinc key in clear", {"boincAccountKey": "0123456789abcdef"}, "boincAccountKey"),
+    ("boinc image not an image", {"boincImage": "Boinc Client"}, "boincImage"),
+    ("boinc image short digest", {"boincImage": "boinc/client@sha256:abc"}, "boincImage"),
 ]
 
 # The fix a message offers: a plain, list (`--path`) or `--secret` form of `pulumi config set`.
