@@ -109,8 +109,10 @@ def _serve(argv: list[str], url: str, log: Path) -> Iterator[str]:
 @pytest.fixture
 def pushgateway(tmp_path) -> Iterator[str]:
     port = free_port()
+    # An empty persistence file keeps metrics in memory only: Debian's default,
+    # /var/lib/prometheus/pushgateway.data, would bring back the groups of earlier runs.
     yield from _serve([require_tool("prometheus-pushgateway"),
-                       f"--web.listen-address=127.0.0.1:{port}"],
+                       f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
                       f"http://127.0.0.1:{port}", tmp_path / "pushgateway.log")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,16 @@ from stacks.settings import ALL_KEYS
 SECRET_CONFIG_KEYS = frozenset(f"cncfdemo:{k.name}" for k in ALL_KEYS.values() if k.secret)
 
 STACKS_THAT_RENDER = ("local-demo", "aws-demo")
+
+# An account key of BOINC's shape (no real account's): with it set, the program deploys BOINC,
+# which the stacks' own config leaves out.
+BOINC_TEST_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+# An image pinned as DESIGN.md asks: an exact version tag (major.minor.patch, with a suffix
+# such as -alpine allowed) or a sha256 digest. `8`, `8.0`, `latest` and `base-ubuntu` move.
+PINNED_IMAGE = re.compile(
+    r"^[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9_][A-Za-z0-9._-]*)?@sha256:[0-9a-f]{64}$"
+    r"|^[a-z0-9][a-z0-9._/-]*:v?\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+)?$")
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +62,22 @@ def rendered(program_run, tmp_path_factory):
         if stack not in cache:
             cache[stack] = render.write(program_run(stack), tmp_path_factory.mktemp(stack))
         return cache[stack]
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def rendered_with(program_run, tmp_path_factory):
+    """`rendered_with(stack, **overrides)`: the render of `program_run(stack, **overrides)`,
+    e.g. with `boincAccountKey=BOINC_TEST_KEY` so that BOINC is in it (cached)."""
+    cache: dict[tuple, Path] = {}
+
+    def write(stack: str, **overrides) -> Path:
+        key = (stack, tuple(sorted(overrides.items())))
+        if key not in cache:
+            cache[key] = render.write(program_run(stack, **overrides),
+                                      tmp_path_factory.mktemp(stack))
+        return cache[key]
 
     return write
 

@@ -148,6 +148,9 @@ def wrk_summary(stdout: str) -> dict:
                                  else (0, 0, 0, 0), strict=True))
     summary["latency"] = {q: seconds(re.search(rf"^\s+{p}%\s+(\S+)$", stdout, re.M).group(1))
                           for q, p in (("0.5", "50"), ("0.9", "90"), ("0.99", "99"))}
+    # the thread stats line: Latency  avg  stdev  max  +/- stdev
+    stats = re.search(r"^\s+Latency\s+(\S+)\s+(\S+)\s+(\S+)\s+[\d.]+%$", stdout, re.M)
+    summary["latency_max"] = seconds(stats.group(3))
     return summary
 
 
@@ -182,8 +185,10 @@ def test_prometheus_returns_what_wrk_reported(countly_api, pushgateway, promethe
     pushed = reported(result.stdout)
 
     expected_series = len(metrics.METRICS) - 1 + len(metrics.LATENCY_QUANTILES)
+    # Complete, and from this run: the completed timestamp is the one this run pushed.
     values = servers.eventually(
-        lambda: (found := scraped(prometheus, run_id)) and len(found) == expected_series and found,
+        lambda: (found := scraped(prometheus, run_id)) and len(found) == expected_series
+        and found[metrics.COMPLETED] == pushed["completed"] and found,
         f"Prometheus scraping all {expected_series} series of {run_id}", servers.SCRAPE_SECONDS)
 
     # Prometheus holds exactly what the hook computed ...
@@ -213,6 +218,14 @@ def test_prometheus_returns_what_wrk_reported(countly_api, pushgateway, promethe
         # as 44.06 ms) sits on the bound; the nanosecond keeps float error from failing it
         assert pushed["latency_seconds"][quantile] == pytest.approx(value,
                                                                     abs=half_digit + 1e-9)
+    value, half_digit = printed["latency_max"]
+    assert pushed["latency_max_seconds"] == pytest.approx(value, abs=half_digit + 1e-9)
+
+
+def test_the_pushgateway_starts_without_earlier_groups(pushgateway):
+    # A group left by an earlier run could stand in for this run's results.
+    with urllib.request.urlopen(f"{pushgateway}/api/v1/metrics", timeout=5) as answer:
+        assert json.load(answer)["data"] == []
 
 
 def test_the_run_wrote_valid_countly_events_with_the_known_error_share(countly_api, pushgateway):

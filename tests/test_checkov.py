@@ -8,9 +8,11 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
+from conftest import BOINC_TEST_KEY
 
 from cncfdemo.stackconfig import PROJECT_ROOT
 
@@ -56,9 +58,8 @@ def test_every_accepted_check_has_a_reason():
     assert len(ids) == len(set(ids)), "one entry per check"
 
 
-@pytest.fixture(scope="module")
-def findings(rendered) -> list[dict]:
-    manifests = rendered("local-demo") / "manifests"
+def run_checkov(manifests: Path) -> dict:
+    """checkov's kubernetes report on one folder of manifests."""
     result = subprocess.run(
         [checkov(), "--directory", str(manifests), "--framework", "kubernetes",
          "--skip-download", "--quiet", "--output", "json"],
@@ -68,13 +69,33 @@ def findings(rendered) -> list[dict]:
     assert result.returncode in (0, 1), result.stderr[-2000:]
     reports = json.loads(result.stdout) if result.stdout.strip() else []
     reports = reports if isinstance(reports, list) else [reports]
-    if result.returncode == 0 and not reports:
-        return []
     kubernetes = [report for report in reports if report.get("check_type") == "kubernetes"]
     assert kubernetes, result.stdout[:2000]
     assert kubernetes[0]["summary"]["passed"] > 0
     assert kubernetes[0]["summary"]["parsing_errors"] == 0
-    return kubernetes[0]["results"]["failed_checks"]
+    return kubernetes[0]
+
+
+# local-demo as configured, and with a BOINC account key: only then is BOINC deployed.
+RENDERS = {"local-demo": {}, "local-demo with BOINC": {"boincAccountKey": BOINC_TEST_KEY}}
+
+
+@pytest.fixture(scope="module")
+def reports(rendered_with) -> dict[str, dict]:
+    return {name: run_checkov(rendered_with("local-demo", **overrides) / "manifests")
+            for name, overrides in RENDERS.items()}
+
+
+@pytest.fixture(scope="module")
+def findings(reports) -> list[dict]:
+    return [finding for report in reports.values()
+            for finding in report["results"]["failed_checks"]]
+
+
+def test_checkov_saw_boinc(reports):
+    checked = {result["resource"] for results in reports["local-demo with BOINC"][
+        "results"].values() if isinstance(results, list) for result in results}
+    assert "Deployment.background.boinc" in checked
 
 
 def test_checkov_passes_on_the_rendered_manifests(findings):

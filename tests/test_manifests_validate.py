@@ -7,12 +7,17 @@ import json
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import STACKS_THAT_RENDER
+from conftest import BOINC_TEST_KEY, STACKS_THAT_RENDER
+
+# Each stack as configured, and local-demo with a BOINC account key: BOINC is only deployed
+# with one, and no stack's config sets it.
+RENDERS = [pytest.param(stack, {}, id=stack) for stack in STACKS_THAT_RENDER] + [
+    pytest.param("local-demo", {"boincAccountKey": BOINC_TEST_KEY}, id="local-demo-boinc")]
 
 
-@pytest.mark.parametrize("stack", STACKS_THAT_RENDER)
-def test_manifests_are_strictly_valid(rendered, stack):
-    folder = rendered(stack)
+@pytest.mark.parametrize(("stack", "overrides"), RENDERS)
+def test_manifests_are_strictly_valid(rendered_with, stack, overrides):
+    folder = rendered_with(stack, **overrides)
     outputs = json.loads((folder / "outputs.json").read_text())
     # kubernetes-validate ships one schema per minor release, named x.y.0
     version = ".".join(outputs["kubernetesVersion"].split(".")[:2]) + ".0"
@@ -34,6 +39,8 @@ def test_manifests_are_strictly_valid(rendered, stack):
             failures.append(f"{path.name}: {err.message} at {list(err.path)}")
     assert failures == []
     assert all("." in api.split("/")[0] for api in custom_resources), custom_resources
+    if "boincAccountKey" in overrides:
+        assert (folder / "manifests" / "background.deployment.boinc.yaml") in manifests
 
 
 def test_one_object_per_file_named_after_it(rendered):

@@ -3,6 +3,7 @@ and run by a real mongosh as far as they go without a server."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -191,3 +192,231 @@ print(`uri=${mongoUri('h:1', { user: 'u@x', password: 'p/w', db: 'admin' })}`);
     assert 'check=adding a shard failed: {"ok":0,"errmsg":"nope"}' in lines
     assert ("uri=mongodb://u%40x:p%2Fw@h:1/?authSource=admin&directConnection=true"
             "&serverSelectionTimeoutMS=5000") in lines
+
+
+# Idempotency: the replica set and cluster scripts run twice against a stand-in for MongoDB (a
+# global Mongo whose replica sets, shards, users, databases and sharded collections live in a
+# JSON file between runs). The first run makes the changes; the second finds them made.
+
+MONGODB_STUB = r"""
+const fs = require('fs');
+const STATE_FILE = process.env.STUB_STATE;
+const state = fs.existsSync(STATE_FILE) ? JSON.parse(fs.readFileSync(STATE_FILE, 'utf8'))
+  : { sets: {}, shards: [], users: {}, databases: [], collections: {} };
+
+// Logged with Node's fs, not print(): a function calling a shell API becomes asynchronous in
+// mongosh, and a rejected promise returned from inside a try escapes the scripts' catch.
+function issued(name) {
+  fs.appendFileSync(process.env.STUB_LOG, `${name}\n`);
+}
+
+function changed(name) {
+  issued(name);
+  fs.writeFileSync(STATE_FILE, JSON.stringify(state));
+}
+
+function serverError(code, codeName, message) {
+  const err = new Error(message);
+  err.code = code;
+  err.codeName = codeName;
+  return err;
+}
+
+function setOf(host) {
+  return Object.values(state.sets).find((set) => set.members.some((m) => m.host === host));
+}
+
+function StubDB(connection, name) {
+  this.connection = connection;
+  this.name = name;
+  this.databases = { findOne: (query) => (state.databases.includes(query._id)
+    ? { _id: query._id } : null) };
+  this.collections = { findOne: (query) => state.collections[query._id] || null };
+}
+
+StubDB.prototype.getUser = function (user) {
+  const found = state.users[`${this.name}.${user}`];
+  return found ? { user, db: this.name, roles: found.roles } : null;
+};
+
+StubDB.prototype.getCollection = function (name) {
+  return { createIndex: () => changed(`createIndex:${this.name}.${name}`) };
+};
+
+StubDB.prototype.runCommand = function (request) {
+  const name = Object.keys(request)[0];
+  const host = this.connection.host;
+  issued(name);
+  const set = setOf(host);
+  switch (name) {
+    case 'ping':
+      return this.connection.authenticate();
+    case 'replSetGetStatus':
+      if (!set) {
+        throw serverError(94, 'NotYetInitialized', 'no replset config has been received');
+      }
+      return { ok: 1, set: set._id, members: set.members.map((m, i) => (
+        { name: m.host, stateStr: i === 0 ? 'PRIMARY' : 'SECONDARY' })) };
+    case 'replSetInitiate':
+      state.sets[request.replSetInitiate._id] = request.replSetInitiate;
+      changed('replSetInitiate!');
+      return { ok: 1 };
+    case 'hello':
+      return set ? { ok: 1, setName: set._id, isWritablePrimary: set.members[0].host === host }
+        : { ok: 1, isWritablePrimary: false };
+    case 'replSetGetConfig':
+      return { ok: 1, config: JSON.parse(JSON.stringify(set)) };
+    case 'replSetReconfig':
+      state.sets[set._id] = request.replSetReconfig;
+      changed('replSetReconfig!');
+      return { ok: 1 };
+    case 'listShards':
+      return { ok: 1, shards: state.shards.map((shard) => ({ _id: shard })) };
+    case 'addShard':
+      state.shards.push(request.name);
+      changed('addShard!');
+      return { ok: 1 };
+    case 'createUser':
+    case 'updateUser': {
+      const key = `${this.name}.${request[name]}`;
+      state.users[key] = { ...state.users[key], ...request };
+      changed(`${name}!`);
+      return { ok: 1 };
+    }
+    case 'enableSharding':
+      state.databases.push(request.enableSharding);
+      changed('enableSharding!');
+      return { ok: 1 };
+    case 'shardCollection':
+      state.collections[request.shardCollection] = { _id: request.shardCollection,
+        key: request.key };
+      changed('shardCollection!');
+      return { ok: 1 };
+    default:
+      throw new Error(`the stub does not know ${name}`);
+  }
+};
+
+function StubMongo(uri) {
+  const match = uri.match(/^mongodb:\/\/(?:([^:@]+):([^@]+)@)?([^/]+)\//);
+  this.user = match[1] && decodeURIComponent(match[1]);
+  this.password = match[2] && decodeURIComponent(match[2]);
+  this.host = match[3];
+}
+
+StubMongo.prototype.getDB = function (name) {
+  return new StubDB(this, name);
+};
+
+StubMongo.prototype.close = function () {};
+
+StubMongo.prototype.authenticate = function () {
+  const account = Object.entries(state.users).find(([key]) => key.endsWith(`.${this.user}`));
+  if (this.user === '__system' || (account && account[1].pwd === this.password)) {
+    return { ok: 1 };
+  }
+  throw serverError(18, 'AuthenticationFailed', 'Authentication failed.');
+};
+
+globalThis.Mongo = StubMongo;
+"""
+
+# What changes a deployment; the stub marks each with "!" when it is issued.
+CHANGING_COMMANDS = {"replSetInitiate!", "replSetReconfig!", "addShard!", "createUser!",
+                     "updateUser!", "enableSharding!", "shardCollection!"}
+
+
+def run_against_stub(script: str, env: dict[str, str], tmp_path) -> tuple[int, list[str], str]:
+    """Runs `script` with the stub loaded first: its rc, the commands it issued (the changing
+    ones marked "!"), its output."""
+    stub = tmp_path / "mongodb-stub.js"
+    stub.write_text(MONGODB_STUB)
+    runner = tmp_path / f"run-{script}"
+    runner.write_text(f"load({str(stub)!r});\nload({str(SCRIPTS / script)!r});\n")
+    log = tmp_path / "commands.log"
+    log.write_text("")
+    result = run_script(runner, {"STUB_STATE": str(tmp_path / "state.json"),
+                                 "STUB_LOG": str(log), **env}, tmp_path)
+    return result.returncode, log.read_text().split(), result.stdout + result.stderr
+
+
+@pytest.fixture
+def keyfile(tmp_path) -> dict[str, str]:
+    path = tmp_path / "keyfile"
+    path.write_text("abc DEF\n123\n")
+    return {"KEYFILE_PATH": str(path), "WAIT_SECONDS": "5"}
+
+
+def replica_set(name: str, members: int) -> dict[str, str]:
+    return {"RS_NAME": name,
+            "RS_HOSTS": ",".join(f"mongo-{name}-{i}.mongo-{name}:27017" for i in range(members))}
+
+
+def test_initiating_a_set_twice_changes_nothing_the_second_time(keyfile, tmp_path):
+    env = {**keyfile, **replica_set("shard0", 3)}
+    rc, commands, output = run_against_stub("replicaset-init.js", env, tmp_path)
+    assert rc == 0, output
+    assert [c for c in commands if c in CHANGING_COMMANDS] == ["replSetInitiate!"]
+    assert "has a primary and all 3 member(s)" in output
+
+    rc, commands, output = run_against_stub("replicaset-init.js", env, tmp_path)
+    assert rc == 0, output
+    assert "replSetGetStatus" in commands
+    assert not set(commands) & CHANGING_COMMANDS, output
+    assert "shard0 is already initiated" in output
+
+
+def test_a_member_added_to_the_config_is_the_only_change(keyfile, tmp_path):
+    rc, _, output = run_against_stub("replicaset-init.js", {**keyfile, **replica_set("cfg", 2),
+                                                            "RS_CONFIGSVR": "true"}, tmp_path)
+    assert rc == 0, output
+    rc, commands, output = run_against_stub(
+        "replicaset-init.js", {**keyfile, **replica_set("cfg", 3), "RS_CONFIGSVR": "true"},
+        tmp_path)
+    assert rc == 0, output
+    assert [c for c in commands if c in CHANGING_COMMANDS] == ["replSetReconfig!"]
+    assert "added mongo-cfg-2.mongo-cfg:27017 to cfg" in output
+
+
+def test_initialising_the_cluster_twice_changes_nothing_the_second_time(keyfile, tmp_path):
+    passwords = {}
+    for user in ("admin", "countly"):
+        passwords[user] = tmp_path / f"{user}-password"
+        passwords[user].write_text(f"{user}-s3cret\n")
+    env = {
+        **keyfile,
+        "MONGOS_HOST": "mongos.demo.svc.cluster.local:27017",
+        "SHARDS": json.dumps([{"name": f"shard{i}", "hosts": [f"mongo-shard{i}-0:27017"]}
+                              for i in range(2)]),
+        "USERS": json.dumps([
+            {"user": "admin", "db": "admin", "roles": [{"role": "root", "db": "admin"}],
+             "passwordFile": str(passwords["admin"])},
+            {"user": "countly", "db": "admin",
+             "roles": [{"role": "readWrite", "db": "countly"}],
+             "passwordFile": str(passwords["countly"])},
+        ]),
+        "SHARDED_DATABASES": json.dumps(["countly"]),
+        "SHARDED_COLLECTIONS": json.dumps([{"ns": "countly.events_data",
+                                            "key": {"_id": "hashed"}}]),
+    }
+    rc, commands, output = run_against_stub("cluster-init.js", env, tmp_path)
+    assert rc == 0, output
+    assert [c for c in commands if c in CHANGING_COMMANDS] == [
+        "addShard!", "addShard!", "createUser!", "createUser!", "enableSharding!",
+        "shardCollection!"]
+    assert "createIndex:countly.events_data" in commands
+    assert "the sharded cluster is initialised" in output
+
+    rc, commands, output = run_against_stub("cluster-init.js", env, tmp_path)
+    assert rc == 0, output
+    assert "listShards" in commands
+    assert not set(commands) & CHANGING_COMMANDS, output
+    assert not [c for c in commands if c.startswith("createIndex")], output
+    assert "user countly@admin is up to date" in output
+    assert "countly.events_data is already sharded" in output
+
+    # a changed password is the one thing a third run changes
+    passwords["countly"].write_text("rotated\n")
+    rc, commands, output = run_against_stub("cluster-init.js", env, tmp_path)
+    assert rc == 0, output
+    assert [c for c in commands if c in CHANGING_COMMANDS] == ["updateUser!"]

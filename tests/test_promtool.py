@@ -12,6 +12,7 @@ import pytest
 import yaml
 from conftest import require_tool
 
+from components.workloads.monitoring_exporters import KUBE_STATE_LABELS
 from components.workloads.monitoring_grafana import DASHBOARDS_DIR, DATASOURCE_UID
 from components.workloads.monitoring_prometheus import RULES_DIR, SERVICE_ACCOUNT_DIR
 
@@ -134,6 +135,46 @@ def test_every_alert_has_a_unit_test_that_fires_it_and_one_that_does_not():
     quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
     assert alerts <= fired, f"alerts no test fires: {alerts - fired}"
     assert alerts <= quiet, f"alerts no test keeps quiet: {alerts - quiet}"
+
+
+def kube_state_label(key: str) -> str:
+    """The label kube-state-metrics gives a Kubernetes label in kube_pod_labels."""
+    return "label_" + re.sub(r"[^A-Za-z0-9_]", "_", key)
+
+
+def series_labels(series: str) -> dict[str, str]:
+    return dict(re.findall(r'(\w+)="([^"]*)"', series))
+
+
+def test_the_mongodb_alert_is_tested_with_the_labels_real_pods_have(rendered):
+    exported = KUBE_STATE_LABELS.split(",")
+    templates = {}
+    for path in (rendered("local-demo") / "manifests").glob("*.yaml"):
+        obj = yaml.safe_load(path.read_text())
+        template = (obj.get("spec") or {}).get("template")
+        if template:
+            templates[obj["metadata"]["name"]] = template["metadata"]["labels"]
+    pods = [series_labels(series["series"])
+            for path in RULE_TESTS_DIR.glob("*.test.yml")
+            for test in yaml.safe_load(path.read_text())["tests"]
+            for series in test.get("input_series", [])
+            if series["series"].startswith("kube_pod_labels{")]
+    assert pods
+    for labels in pods:
+        # a pod is named after its workload: <StatefulSet>-<n>, <Job>-<id>, <Deployment>-<ids>
+        owner = max((name for name in templates if labels["pod"].startswith(f"{name}-")),
+                    key=len, default=None)
+        assert owner, f"no rendered workload runs a pod named {labels['pod']}"
+        expected = {kube_state_label(key): value for key, value in templates[owner].items()
+                    if key in exported}
+        assert {k: v for k, v in labels.items() if k.startswith("label_")} == expected, owner
+
+
+def test_the_rules_read_only_pod_labels_kube_state_metrics_exports():
+    exported = {kube_state_label(key) for key in KUBE_STATE_LABELS.split(",")}
+    for path in RULES_DIR.glob("*.yml"):
+        used = set(re.findall(r"\blabel_\w+", path.read_text()))
+        assert used <= exported, (path.name, used - exported)
 
 
 def dashboard_queries() -> list[tuple[str, str, str]]:

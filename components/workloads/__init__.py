@@ -104,7 +104,7 @@ def deploy_workloads(settings: Settings, cluster: Cluster) -> Workloads:
         depends_on=[monitoring, *countly_ready])))
 
     deploy_boinc(f"{cluster.name}-boinc", namespaces.background, settings.boinc_project_url,
-                 settings.boinc_account_key, opts=on_platform)
+                 settings.boinc_account_key, settings.boinc_image, opts=on_platform)
 
     return Workloads(
         countly_url=countly.url,

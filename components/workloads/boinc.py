@@ -12,19 +12,24 @@ import pulumi_random as random
 from components.workloads.platform import (
     BACKGROUND_PRIORITY,
     container_security_context,
+    ingress_policy,
     labels,
     pod_security_context,
     resources,
 )
 
-# The official image publishes moving tags only (its version tags were dropped in 2020), so
-# this is the most specific tag there is: pin its digest for a deployment you keep.
-IMAGE = "boinc/client:base-ubuntu"
 DATA_DIR = "/var/lib/boinc"
 # The image runs BOINC as root; it runs as any user that owns the data directory.
 USER = 1000
 # One task at a time, matching the CPU limit; BOINC would otherwise start one per host CPU.
 CC_CONFIG = "<cc_config><options><ncpus>1</ncpus></options></cc_config>"
+# BOINC serves only its local GUI RPC: ask the client itself whether it answers (boinccmd
+# reads the RPC password from the working directory).
+CLIENT_ANSWERS = ["boinccmd", "--get_cc_status"]
+
+
+def pinned_by_digest(image: str) -> bool:
+    return "@sha256:" in image
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class BoincArgs:
     """The BOINC project to attach to (`boincProjectUrl`)."""
     account_key: pulumi.Input[str]
     """Account key of that project (`boincAccountKey`, secret)."""
+    image: str
+    """The client image (`boincImage`); the official one publishes moving tags only
+    (`boinc/client:base-ubuntu`), so a deployment you keep pins a digest."""
 
     def __post_init__(self) -> None:
         if not re.match(r"^https?://\S+$", self.project_url):
@@ -46,6 +54,13 @@ class Boinc(pulumi.ComponentResource):
         super().__init__("cncfdemo:workloads:Boinc", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         app = "boinc"
+        pinned = pinned_by_digest(args.image)
+        if not pinned:
+            pulumi.log.warn(
+                f"BOINC runs {args.image}, a moving tag, not a digest (the official "
+                "boinc/client image publishes moving tags only): nodes may run different "
+                "client builds. Pin the build you tested with `pulumi config set "
+                "cncfdemo:boincImage boinc/client@sha256:<digest>`.", resource=self)
 
         # The image's default GUI RPC password is public ("123"): replace it.
         rpc_password = random.RandomPassword(f"{name}-gui-rpc", length=24, special=False,
@@ -68,7 +83,9 @@ class Boinc(pulumi.ComponentResource):
 
         container = {
             "name": app,
-            "image": IMAGE,
+            "image": args.image,
+            # A moving tag is pulled again at every start, so no node keeps a stale build.
+            "imagePullPolicy": "IfNotPresent" if pinned else "Always",
             "workingDir": DATA_DIR,
             "env": [
                 from_secret("BOINC_CMD_LINE_OPTIONS", "cmd-line-options"),
@@ -76,10 +93,14 @@ class Boinc(pulumi.ComponentResource):
                 {"name": "BOINC_REMOTE_HOST", "value": "127.0.0.1"},
                 {"name": "CC_CONFIG", "value": CC_CONFIG},
             ],
-            # BOINC serves only its local GUI RPC: ask the client itself whether it answers
-            # (boinccmd reads the RPC password from the working directory).
+            "readinessProbe": {
+                "exec": {"command": CLIENT_ANSWERS},
+                "initialDelaySeconds": 10,
+                "periodSeconds": 30,
+                "timeoutSeconds": 10,
+            },
             "livenessProbe": {
-                "exec": {"command": ["boinccmd", "--get_cc_status"]},
+                "exec": {"command": CLIENT_ANSWERS},
                 "initialDelaySeconds": 60,
                 "periodSeconds": 60,
                 "timeoutSeconds": 10,
@@ -114,11 +135,14 @@ class Boinc(pulumi.ComponentResource):
             },
             opts=child,
         )
+        # Nothing connects in (the GUI RPC answers on loopback only); out, the client must
+        # reach its project's servers wherever they are, so egress stays open.
+        self.network_policy = ingress_policy(name, app, args.namespace, [], None, child)
         self.register_outputs({})
 
 
 def deploy_boinc(name: str, namespace: str, project_url: str,
-                 account_key: pulumi.Input[str] | None,
+                 account_key: pulumi.Input[str] | None, image: str,
                  opts: pulumi.ResourceOptions) -> Boinc | None:
     """BOINC when an account key is configured; otherwise a warning saying why it is absent."""
     if account_key is None:
@@ -129,4 +153,4 @@ def deploy_boinc(name: str, namespace: str, project_url: str,
             "project; World Community Grid is run by the Krembil Research Institute).")
         return None
     return Boinc(name, BoincArgs(namespace=namespace, project_url=project_url,
-                                 account_key=account_key), opts=opts)
+                                 account_key=account_key, image=image), opts=opts)
