@@ -269,6 +269,8 @@ class PodState:
     phase: str
     detail: str = ""
     hopeless: bool = False
+    # the scheduler's reason for leaving the pod on no node, when it has given up on it
+    unschedulable: str | None = None
 
     def describe(self) -> str:
         return f"pod {self.name}: {self.phase}" + (f" ({self.detail})" if self.detail else "")
@@ -277,6 +279,12 @@ class PodState:
 def pod_state(pod) -> PodState:
     status = pod.status
     detail, hopeless = "", False
+    for condition in status.conditions or []:
+        if (condition.type, condition.status, condition.reason) == (
+                "PodScheduled", "False", "Unschedulable"):
+            message = condition.message or "no reason given"
+            return PodState(pod.metadata.name, status.phase or "Pending",
+                            f"Unschedulable: {message}", True, message)
     for container in status.container_statuses or []:
         state = container.state
         if state and state.waiting and state.waiting.reason:
@@ -329,6 +337,17 @@ def follow(batch, core, namespace: str, job_name: str, expected_seconds: int, ti
             state = f" Its {pod.describe()}." if pod else ""
             raise BenchmarkError(f"job/{job_name} failed ({why}).{state} "
                                  + _where_to_look(namespace, job_name, pod))
+        # No autoscaler adds nodes to these clusters, so a pod the scheduler cannot place now
+        # waits for the whole timeout; wrk's CPU request grows with its threads.
+        if pod is not None and pod.unschedulable is not None:
+            said = pod.unschedulable.strip().rstrip(".")
+            raise BenchmarkError(
+                f"job/{job_name} cannot run: its pod {pod.name} cannot be scheduled. The "
+                f"scheduler says: {said}. wrk asks for about one CPU per thread: run "
+                "again with fewer --threads (and --connections), or give the cluster bigger or "
+                f"more minions. Remove this run with `kubectl -n {namespace} delete job "
+                f"{job_name}`; `kubectl -n {namespace} describe pod {pod.name}` shows the "
+                "scheduler's events.")
         if pod is not None and pod.hopeless:
             raise BenchmarkError(f"job/{job_name} cannot run: {pod.describe()}. "
                                  + _where_to_look(namespace, job_name, pod))

@@ -8,6 +8,8 @@ the contract in components/workloads/benchmark_metrics.py.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -20,12 +22,55 @@ from components.workloads import benchmark_metrics as metrics
 
 FILE_KIND = "cncfdemo-benchmark"
 FILE_VERSION = 1
+RUN_AGAIN = "run `cncfdemo benchmark` again, or remove the file"
 
 Fetch = Callable[[str], bytes]
 
 
 class ResultsError(Exception):
-    """Prometheus could not be read, or holds no (or an incomplete) result for the run."""
+    """Prometheus could not be read or holds no (or an incomplete) result for the run, or a saved
+    results file is unreadable; the message names the file or the run."""
+
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def read_json_object(path: Path, what: str, remedy: str) -> dict[str, Any]:
+    """A saved JSON object, or a ResultsError naming the file, what is wrong with it and
+    `remedy` (what to do about it)."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ResultsError(f"cannot read {what} {path}: {err.strerror or err}") from err
+    if not text.strip():
+        raise ResultsError(f"{what} {path} is empty (written by a command that failed?): "
+                           f"{remedy}.")
+    try:
+        raw = json.loads(text)
+    except ValueError as err:
+        raise ResultsError(f"{what} {path} is not valid JSON ({err}; cut short?): "
+                           f"{remedy}.") from err
+    if not isinstance(raw, dict):
+        raise ResultsError(f"{what} {path} holds {_JSON_TYPES.get(type(raw), 'a value')}, not "
+                           f"an object: {remedy}.")
+    return raw
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write `path` whole or not at all: a reader never finds it half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        # mkstemp makes the file private; results are for sharing, as write_text would make them
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return path
 
 
 def fetch_url(url: str, timeout: float = 10) -> bytes:
@@ -74,6 +119,12 @@ class BenchmarkResult:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> BenchmarkResult:
+        """Raises KeyError naming a missing field, TypeError or ValueError for a bad one."""
+        if not isinstance(raw["latencySeconds"], dict):
+            raise TypeError(f"latencySeconds is {raw['latencySeconds']!r}, not an object")
+        missing = [q for q in metrics.LATENCY_QUANTILES if q not in raw["latencySeconds"]]
+        if missing:
+            raise KeyError(f"latencySeconds.{missing[0]}")
         return cls(
             stack=raw["stack"], provider=raw["provider"], run_id=raw["runId"],
             requests=float(raw["requests"]), errors=float(raw["errors"]),
@@ -181,19 +232,23 @@ class BenchmarkFile:
         }
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n")
-        return path
+        return write_atomically(path, json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> BenchmarkFile:
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise ResultsError(f"cannot read benchmark results {path}: {err}") from err
+        raw = read_json_object(path, "benchmark results", RUN_AGAIN)
         if raw.get("kind") != FILE_KIND:
             raise ResultsError(f"{path} is not a cncfdemo benchmark file (kind "
                                f"{raw.get('kind')!r}, expected {FILE_KIND!r})")
-        return cls(result=BenchmarkResult.from_dict(raw["results"]),
-                   settings=raw.get("settings") or {}, job=raw.get("job") or {},
+        if not isinstance(raw.get("results"), dict):
+            raise ResultsError(f"benchmark results {path} have no results object: {RUN_AGAIN}.")
+        try:
+            result = BenchmarkResult.from_dict(raw["results"])
+        except KeyError as err:
+            raise ResultsError(f"benchmark results {path} lack results.{err.args[0]}: "
+                               f"{RUN_AGAIN}.") from err
+        except (AttributeError, TypeError, ValueError) as err:
+            raise ResultsError(f"benchmark results {path} hold a malformed value in "
+                               f"results ({err}): {RUN_AGAIN}.") from err
+        return cls(result=result, settings=raw.get("settings") or {}, job=raw.get("job") or {},
                    prometheus_url=raw.get("prometheusUrl", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -70,7 +71,10 @@ def cost(project_dir: Path, stack: str, as_json: bool, refresh_prices: bool) -> 
 
     refresh = None
     if refresh_prices:
-        from cncfdemo.pricing.refresh import refresh
+        from cncfdemo.pricing import refresh as refresh_module
+
+        # the fetch is looked up now, not when refresh() was defined, so it can be replaced
+        refresh = functools.partial(refresh_module.refresh, fetch=refresh_module.fetch_url)
     try:
         estimate = cost_module.estimate_stack(stack, project_dir, refresh=refresh)
     except (stackconfig.StackConfigError, PricingError) as err:
@@ -99,12 +103,23 @@ def cost(project_dir: Path, stack: str, as_json: bool, refresh_prices: bool) -> 
               help="Results JSON to write (default: results/<stack>.benchmark.json).")
 @click.option("--save-html", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the results as an HTML page.")
-def benchmark(stack: str, duration: str | None, connections: int | None, threads: int | None,
-              outputs_file: Path | None, prometheus_url: str | None, timeout_text: str,
-              out: Path | None, save_html: Path | None) -> None:
+@click.pass_obj
+def benchmark(project_dir: Path, stack: str, duration: str | None, connections: int | None,
+              threads: int | None, outputs_file: Path | None, prometheus_url: str | None,
+              timeout_text: str, out: Path | None, save_html: Path | None) -> None:
     """Run the load test on STACK's cluster and save its results."""
     from cncfdemo import benchmark as bench
     from cncfdemo import benchmark_results, compare
+
+    # The client is in the `benchmark` extra, which a plain `pip install -e .` leaves out: say so
+    # before the stack's outputs are read, not with a traceback half-way through.
+    try:
+        import kubernetes  # noqa: F401
+    except ImportError as err:
+        raise click.ClickException(
+            f"cncfdemo benchmark needs the Kubernetes Python client ({err}), which comes with "
+            "the project's `benchmark` extra. Install it into this environment: "
+            f"`cd {project_dir} && {sys.executable} -m pip install -e '.[benchmark]'`.") from err
 
     try:
         target = bench.Target.from_outputs(stack, bench.stack_outputs(stack, outputs_file))
@@ -136,8 +151,7 @@ def benchmark(stack: str, duration: str | None, connections: int | None, threads
     click.echo(f"{stack}: {result.throughput:,.1f} req/s, p50 {result.p50 * 1000:.1f} ms, "
                f"p99 {result.p99 * 1000:.1f} ms, errors {result.error_rate:.2%} -> {path}")
     if save_html:
-        save_html.parent.mkdir(parents=True, exist_ok=True)
-        save_html.write_text(compare.render_benchmark_html(saved))
+        benchmark_results.write_atomically(save_html, compare.render_benchmark_html(saved))
         click.echo(f"{stack}: report -> {save_html}")
 
 

@@ -18,9 +18,23 @@ import jinja2
 from markupsafe import Markup
 
 from cncfdemo import charts, cost
-from cncfdemo.benchmark_results import BenchmarkFile
+from cncfdemo.benchmark_results import (
+    BenchmarkFile,
+    ResultsError,
+    read_json_object,
+    write_atomically,
+)
+from components.workloads.benchmark_metrics import LATENCY_QUANTILES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# what a row reads from a saved `cncfdemo cost --json`, and the JSON type each must have
+ESTIMATE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "provider": str, "region": str, "basis": str, "currency": str, "nodeGroups": list,
+    "hourly": (int, float), "monthly": (int, float),
+}
+PLANNED_MARK = " *"
+NO_RUN = "no benchmark results"
 
 
 @dataclass(frozen=True)
@@ -84,11 +98,48 @@ class Row:
         }
 
 
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
+    # JSON true is not a number of dollars, though Python's bool is an int
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def load_estimate(path: Path, stack: str) -> dict[str, Any]:
+    """A saved estimate, checked for what a row needs; a ResultsError says what is wrong."""
+    again = f"write it again with `cncfdemo cost --stack {stack} --json`, or remove it"
+    raw = read_json_object(path, "cost estimate", again)
+    missing = [key for key in ESTIMATE_FIELDS if key not in raw]
+    if missing:
+        raise ResultsError(f"cost estimate {path} lacks {', '.join(missing)}: {again}.")
+    wrong = [f"{key} is {raw[key]!r}" for key, kind in ESTIMATE_FIELDS.items()
+             if not _is(raw[key], kind)]
+    if not wrong and raw["basis"] not in cost.BASIS_NOTES:
+        wrong.append(f"basis is {raw['basis']!r}, not one of {', '.join(cost.BASIS_NOTES)}")
+    if not wrong:
+        wrong = [f"nodeGroups[{index}] is {group!r}"
+                 for index, group in enumerate(raw["nodeGroups"])
+                 if not isinstance(group, dict) or not _is(group.get("count"), int)
+                 or not _is(group.get("machineType"), str)]
+    if wrong:
+        raise ResultsError(f"cost estimate {path} is malformed ({'; '.join(wrong)}): {again}.")
+    if raw.get("stack", stack) != stack:
+        raise ResultsError(f"cost estimate {path} is the estimate of stack {raw['stack']!r}, "
+                           f"not {stack!r}: {again}.")
+    return raw
+
+
+def load_benchmark(path: Path, stack: str) -> BenchmarkFile:
+    saved = BenchmarkFile.load(path)
+    if saved.result.stack and saved.result.stack != stack:
+        raise ResultsError(f"benchmark results {path} are a run of stack "
+                           f"{saved.result.stack!r}, not {stack!r}: rename or remove the file.")
+    return saved
+
+
 def _estimate_dict(stack: str, results: Path, project_dir: Path,
                    estimate: Callable[..., cost.Estimate]) -> dict[str, Any]:
     saved = results / f"{stack}.cost.json"
     if saved.exists():
-        return json.loads(saved.read_text())
+        return load_estimate(saved, stack)
     return estimate(stack, project_dir).as_dict()
 
 
@@ -102,7 +153,7 @@ def gather(stacks: list[str], results: Path, project_dir: Path,
             stack=stack, provider=priced["provider"], region=priced["region"],
             basis=priced["basis"], node_groups=priced["nodeGroups"], hourly=priced["hourly"],
             monthly=priced["monthly"], currency=priced["currency"],
-            benchmark=BenchmarkFile.load(saved) if saved.exists() else None,
+            benchmark=load_benchmark(saved, stack) if saved.exists() else None,
         ))
     return rows
 
@@ -145,23 +196,33 @@ def format_text(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def planned_note() -> str:
+    return (f"{PLANNED_MARK.strip()} cost {cost.BASIS_NOTES[cost.PLANNED]}: only its nodes "
+            "are priced")
+
+
 def report_charts(rows: list[Row]) -> list[str]:
     labels = [row.stack for row in rows]
-    no_run = "no benchmark results"
+    # a cost planned from settings leaves out everything but the nodes: a bar must say so
+    cost_labels = [row.stack + (PLANNED_MARK if row.planned else "") for row in rows]
+    cost_notes = [planned_note()] if any(row.planned for row in rows) else []
     return [
         charts.bar_chart("chart-throughput", "Throughput (requests per second)", labels,
                          [charts.Series("throughput", [r.throughput for r in rows])],
-                         lambda v: f"{v:,.1f}", no_run),
+                         lambda v: f"{v:,.1f}", NO_RUN),
         charts.bar_chart("chart-latency", "Latency (milliseconds)", labels,
                          [charts.Series("p50", [r.p50 for r in rows]),
                           charts.Series("p99", [r.p99 for r in rows])],
-                         lambda v: f"{v * 1000:.1f} ms", no_run),
-        charts.bar_chart("chart-cost", "Cost per month (USD)", labels,
+                         lambda v: f"{v * 1000:.1f} ms", NO_RUN),
+        charts.bar_chart("chart-error-rate", "Error rate (share of requests)", labels,
+                         [charts.Series("errors", [r.error_rate for r in rows])],
+                         _percent, NO_RUN),
+        charts.bar_chart("chart-cost", "Cost per month (USD)", cost_labels,
                          [charts.Series("month", [r.monthly for r in rows])],
-                         lambda v: f"${v:,.2f}"),
-        charts.bar_chart("chart-cost-per-million", "Cost per million requests (USD)", labels,
+                         lambda v: f"${v:,.2f}", notes=cost_notes),
+        charts.bar_chart("chart-cost-per-million", "Cost per million requests (USD)", cost_labels,
                          [charts.Series("per million", [r.cost_per_million for r in rows])],
-                         lambda v: f"${v:,.4f}", no_run),
+                         lambda v: f"${v:,.4f}", NO_RUN, notes=cost_notes),
     ]
 
 
@@ -181,6 +242,11 @@ def render_html(rows: list[Row], generated: datetime.datetime | None = None) -> 
     )
 
 
+def percentile_name(quantile: str) -> str:
+    """`0.99` as readers know it: `p99`."""
+    return f"p{float(quantile) * 100:g}"
+
+
 def render_benchmark_html(saved: BenchmarkFile,
                           generated: datetime.datetime | None = None) -> str:
     """One run on its own page (`cncfdemo benchmark --save-html`)."""
@@ -188,7 +254,8 @@ def render_benchmark_html(saved: BenchmarkFile,
     generated = generated or datetime.datetime.now(datetime.UTC)
     latency = charts.bar_chart(
         "chart-latency", "Latency (milliseconds)", [result.stack],
-        [charts.Series(q, [result.latency_seconds[q]]) for q in ("0.5", "0.9", "0.99")]
+        [charts.Series(percentile_name(q), [result.latency_seconds[q]])
+         for q in LATENCY_QUANTILES]
         + [charts.Series("max", [result.latency_max_seconds])],
         lambda v: f"{v * 1000:.1f} ms")
     return environment().get_template("benchmark.html.j2").render(
@@ -197,9 +264,7 @@ def render_benchmark_html(saved: BenchmarkFile,
 
 
 def write(rows: list[Row], out: Path, json_out: Path | None = None) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(rows))
+    write_atomically(out, render_html(rows))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps([row.as_dict() for row in rows], indent=2) + "\n")
+        write_atomically(json_out, json.dumps([row.as_dict() for row in rows], indent=2) + "\n")
     return out

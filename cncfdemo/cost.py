@@ -25,8 +25,9 @@ BASIS_NOTES = {
     PLANNED: "planned from configuration, stack not built",
 }
 
-# what stacks/cluster.not_built says; such a stack runs no further than its settings
-NOT_BUILT = "is not built yet"
+# what stacks/cluster.not_built says for every provider without a cluster (Equinix Metal's
+# closure included); such a stack runs no further than its settings. The workflow greps for it.
+NOT_BUILT = "create clusters today"
 
 MACHINES = "machines"
 DISKS = "disks and volumes"

@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/bench_cost_compare.py [--repeat N]
 
-Each stack is priced N times, each time in a fresh process as the command runs (the first
+Each stack is priced N times (3 unless told; 1 is the quickest, as tests/test_bench_scripts.py
+runs it), each time in a fresh process as the command runs (the first
 program run pays the imports); then the five are compared once from saved estimates and once
 estimating all of them, with a saved benchmark run for the two stacks that deploy.
 """
@@ -44,12 +45,21 @@ def saved_runs(folder: Path) -> None:
             folder / f"{stack}.benchmark.json")
 
 
+def at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} runs measure nothing: give 1 or more")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=at_least_one, default=3, metavar="N",
+                        help="runs of `cncfdemo cost` per stack (default 3, at least 1)")
     args = parser.parse_args()
 
-    print(f"cncfdemo cost, {args.repeat} runs per stack, one process each (seconds)")
+    runs = "1 run" if args.repeat == 1 else f"{args.repeat} runs"
+    print(f"cncfdemo cost, {runs} per stack, one process each (seconds)")
     print(f"  {'stack':<14} {'basis':<9} {'median':>7} {'min':>7} {'max':>7} {'per month':>10}")
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder)

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import benchmark_servers as servers
@@ -283,6 +284,44 @@ def test_a_pod_that_cannot_start_fails_at_once(template):
     assert batch.reads == 1
 
 
+SCHEDULER_SAYS = ("0/4 nodes are available: 1 node(s) had untolerated taint "
+                  "{node-role.kubernetes.io/control-plane: }, 3 Insufficient cpu. preemption: "
+                  "0/4 nodes are available: 4 No preemption victims found for incoming pod.")
+
+
+def unschedulable_pod(name: str):
+    """A pod as the API shows it once the scheduler has found no node for it."""
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name=name, creation_timestamp=datetime.datetime(
+            2026, 12, 3, 12, 0, tzinfo=datetime.UTC)),
+        status=k8s.V1PodStatus(phase="Pending", conditions=[k8s.V1PodCondition(
+            type="PodScheduled", status="False", reason="Unschedulable",
+            message=SCHEDULER_SAYS)]))
+
+
+def test_a_pod_that_cannot_be_scheduled_fails_at_once(template):
+    batch = _started_batch(template, lambda step, body: job_status())
+    core = FakeCore(lambda step: [unschedulable_pod("benchmark-r1-big00")])
+    error, lines = follow(batch, core)
+    assert isinstance(error, bench.BenchmarkError)
+    message = str(error)
+    assert "job/benchmark-r1 cannot run: its pod benchmark-r1-big00 cannot be scheduled" in message
+    assert f"The scheduler says: {SCHEDULER_SAYS}" in message
+    assert "fewer --threads (and --connections)" in message
+    assert "kubectl -n demo delete job benchmark-r1" in message
+    assert "kubectl -n demo describe pod benchmark-r1-big00" in message
+    assert batch.reads == 1 and lines == []
+
+
+def test_a_pod_waiting_for_its_turn_to_be_scheduled_is_waited_for(template):
+    """Only the scheduler's verdict counts: a pod it has not looked at yet is just Pending."""
+    waiting = unschedulable_pod("benchmark-r1-new00")
+    waiting.status.conditions = None
+    batch = _started_batch(template, lambda step, body: job_status(succeeded=int(step >= 3)))
+    result, _ = follow(batch, FakeCore(lambda step: [waiting]))
+    assert result.name == "benchmark-r1-new00" and result.unschedulable is None
+
+
 def test_a_run_that_outlasts_its_timeout_is_stopped_waiting_for(template):
     batch = _started_batch(template, lambda step, body: job_status())
     core = FakeCore(lambda step: [pod("benchmark-r1-slow0", "Running")])
@@ -399,3 +438,18 @@ def test_more_threads_than_connections_is_refused(template, program_run, tmp_pat
     assert done.exit_code == 1
     assert "8 threads need at least as many connections" in done.output
     assert batch.created == []
+
+
+def test_without_the_kubernetes_client_the_command_says_what_to_install(
+        program_run, tmp_path, monkeypatch):
+    """`pip install -e .` without the `benchmark` extra leaves the client out."""
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text(json.dumps(program_run(STACK).outputs))
+    # None in sys.modules makes `import kubernetes` raise ModuleNotFoundError, as if absent
+    monkeypatch.setitem(sys.modules, "kubernetes", None)
+    done = CliRunner().invoke(main, ["benchmark", "--stack", STACK,
+                                     "--outputs-file", str(outputs_file)])
+    assert done.exit_code == 1, done.output
+    assert isinstance(done.exception, SystemExit)  # a clean error, not a traceback
+    assert "needs the Kubernetes Python client" in done.output
+    assert "pip install -e '.[benchmark]'" in done.output

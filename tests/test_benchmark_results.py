@@ -4,6 +4,7 @@ reader must return exactly what wrk reported (its own report, and the hook's res
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import pytest
 from conftest import require_tool
 
 from cncfdemo import benchmark_results
-from cncfdemo.benchmark_results import BenchmarkFile, ResultsError
+from cncfdemo.benchmark_results import BenchmarkFile, BenchmarkResult, ResultsError
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +120,74 @@ def test_two_runs_are_read_apart_and_saved_files_round_trip(write_api, pushgatew
 def test_a_run_that_never_pushed_is_a_clear_error(prometheus):
     with pytest.raises(ResultsError, match="no results for run never-ran"):
         benchmark_results.wait_for_run(prometheus, "never-ran", timeout=1, poll=0.2)
+
+
+# saved files that cannot be read (no servers needed) ----------------------------------------
+
+SAVED = BenchmarkFile(result=BenchmarkResult(
+    stack="aws-demo", provider="aws", run_id="aws-demo-1", requests=1000, errors=2,
+    duration_seconds=10, throughput=100, latency_seconds={"0.5": 0.01, "0.9": 0.02, "0.99": 0.05},
+    latency_max_seconds=0.1, connections=8, threads=2, completed=0)).as_dict()
+
+
+def _without(path: str) -> dict:
+    raw = copy.deepcopy(SAVED)
+    *parents, last = path.split("/")
+    holder = raw
+    for key in parents:
+        holder = holder[key]
+    del holder[last]
+    return raw
+
+
+def _with(path: str, value) -> dict:
+    raw = copy.deepcopy(SAVED)
+    *parents, last = path.split("/")
+    holder = raw
+    for key in parents:
+        holder = holder[key]
+    holder[last] = value
+    return raw
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "is empty"),
+    ("  \n", "is empty"),
+    ('{"kind": "cncfdemo-benchmark", "results": {"stack": "aws-', "is not valid JSON"),
+    ("[1, 2]", "holds an array, not an object"),
+    (json.dumps(_with("kind", "cncfdemo-cost")), "is not a cncfdemo benchmark file"),
+    (json.dumps(_without("results")), "have no results object"),
+    (json.dumps(_without("results/latencySeconds")), "lack results.latencySeconds"),
+    (json.dumps(_without("results/latencySeconds/0.99")), "lack results.latencySeconds.0.99"),
+    (json.dumps(_without("results/throughputRequestsPerSecond")),
+     "lack results.throughputRequestsPerSecond"),
+    (json.dumps(_with("results/requests", "many")), "malformed value in results"),
+    (json.dumps(_with("results/latencySeconds", [0.01])), "malformed value in results"),
+])
+def test_an_unreadable_results_file_is_a_results_error_naming_it(tmp_path, text, says):
+    path = tmp_path / "aws-demo.benchmark.json"
+    path.write_text(text)
+    with pytest.raises(ResultsError) as caught:
+        BenchmarkFile.load(path)
+    assert str(path) in str(caught.value) and says in str(caught.value)
+
+
+def test_a_saved_file_loads_as_it_was_saved(tmp_path):
+    path = tmp_path / "aws-demo.benchmark.json"
+    path.write_text(json.dumps(SAVED))
+    assert BenchmarkFile.load(path).as_dict() == SAVED
+
+
+def test_saving_never_leaves_a_half_written_file(tmp_path, monkeypatch):
+    path = tmp_path / "aws-demo.benchmark.json"
+    path.write_text(json.dumps(SAVED))
+    saved = BenchmarkFile.load(path)
+
+    def interrupted(source, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        saved.save(path)
+    assert json.loads(path.read_text()) == SAVED  # the earlier file, whole
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -97,17 +97,132 @@ def test_the_report_needs_nothing_from_the_network(results, tmp_path, project_ro
     html = compare.render_html(compare.gather(STACKS, results, project_root))
     assert "<script" not in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
-    assert html.count("<svg") == 4
+    assert html.count("<svg") == 5
+
+
+def svgs(html: str) -> dict[str, str]:
+    return {chart_id: svg for svg, chart_id in
+            re.findall(r'(<svg [^>]*id="([^"]+)".*?</svg>)', html, re.S)}
+
+
+def test_cost_charts_mark_a_stack_planned_from_its_settings(results, project_root):
+    charts_by_id = svgs(compare.render_html(compare.gather(STACKS, results, project_root)))
+    note = "* cost planned from configuration, stack not built: only its nodes are priced"
+    for chart_id in ("chart-cost", "chart-cost-per-million"):
+        chart = charts_by_id[chart_id]
+        assert ">azure-demo *</text>" in chart and ">aws-demo</text>" in chart, chart_id
+        assert note in chart, chart_id
+    for chart_id in ("chart-throughput", "chart-latency", "chart-error-rate"):
+        assert ">azure-demo</text>" in charts_by_id[chart_id] and note not in charts_by_id[chart_id]
+
+    built = svgs(compare.render_html(compare.gather(["aws-demo"], results, project_root)))
+    assert "*" not in built["chart-cost"] and "planned" not in built["chart-cost"]
+
+
+def test_a_stack_without_results_is_said_once_per_chart(results, project_root):
+    charts_by_id = svgs(compare.render_html(compare.gather(STACKS, results, project_root)))
+    for chart_id in ("chart-throughput", "chart-latency", "chart-error-rate",
+                     "chart-cost-per-million"):
+        assert charts_by_id[chart_id].count("no benchmark results") == 1, chart_id
+    assert "no benchmark results" not in charts_by_id["chart-cost"]
+
+
+def test_the_error_rate_is_charted(results, project_root):
+    rows = compare.gather(STACKS, results, project_root)
+    chart = svgs(compare.render_html(rows))["chart-error-rate"]
+    assert ">0.12 %</text>" in chart and ">0.40 %</text>" in chart
+
+
+def test_latency_series_are_named_as_percentiles():
+    page = compare.render_benchmark_html(saved_run("aws-demo", "aws", **RUNS["aws-demo"]))
+    legend = re.findall(r'class="legend"[^>]*>([^<]*)<', page)
+    assert legend == ["p50", "p90", "p99", "max"]
+    assert not re.search(r">0\.(5|9|99)<", page)
+
+
+# saved files that cannot be read ---------------------------------------------------------------
+
+ESTIMATE = {"stack": "aws-demo", "provider": "aws", "region": "us-east-1", "basis": "graph",
+            "currency": "USD", "hourly": 1.0, "monthly": 730.0,
+            "nodeGroups": [{"role": "masters", "count": 1, "machineType": "t3.medium"}]}
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "is empty"),
+    ('{"stack": "aws-demo", "provi', "is not valid JSON"),
+    ("null", "holds null, not an object"),
+    (json.dumps({"stack": "aws-demo", "provider": "aws"}),
+     "lacks region, basis, currency, nodeGroups, hourly, monthly"),
+    (json.dumps({**ESTIMATE, "hourly": "cheap"}), "malformed (hourly is 'cheap')"),
+    (json.dumps({**ESTIMATE, "monthly": True}), "malformed (monthly is True)"),
+    (json.dumps({**ESTIMATE, "basis": "guessed"}), "basis is 'guessed', not one of graph"),
+    (json.dumps({**ESTIMATE, "nodeGroups": [{"count": "4", "machineType": "t3.large"}]}),
+     "nodeGroups[0] is {'count': '4'"),
+    (json.dumps({**ESTIMATE, "stack": "gcp-demo"}), "is the estimate of stack 'gcp-demo'"),
+])
+def test_an_unreadable_cost_estimate_is_a_clean_error_naming_it(results, tmp_path, text, says):
+    saved = results / "aws-demo.cost.json"
+    saved.write_text(text)
+    done = CliRunner().invoke(main, ["compare", "aws-demo", "--results", str(results),
+                                     "--out", str(tmp_path / "report.html")])
+    assert done.exit_code == 1, done.output
+    assert isinstance(done.exception, SystemExit), done.exception  # no traceback
+    assert done.output.startswith(f"Error: cost estimate {saved}") or \
+        done.output.startswith(f"Error: cannot read cost estimate {saved}"), done.output
+    assert says in done.output
+    assert "--json" in done.output  # how to write it again
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_a_minimal_saved_estimate_is_enough(results, project_root):
+    (results / "aws-demo.cost.json").write_text(json.dumps(ESTIMATE))
+    row = compare.gather(["aws-demo"], results, project_root)[0]
+    assert (row.nodes, row.monthly, row.throughput) == (1, 730.0, 1850.4)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "is empty"),
+    ('{"kind": "cncfdemo-benchmark", "results": {"thr', "is not valid JSON"),
+    (json.dumps({"kind": "cncfdemo-benchmark", "results": {"stack": "aws-demo"}}),
+     "lack results."),
+])
+def test_an_unreadable_benchmark_file_is_a_clean_error_naming_it(results, tmp_path, text, says):
+    saved = results / "aws-demo.benchmark.json"
+    saved.write_text(text)
+    (results / "aws-demo.cost.json").write_text(json.dumps(ESTIMATE))
+    done = CliRunner().invoke(main, ["compare", "aws-demo", "--results", str(results),
+                                     "--out", str(tmp_path / "report.html")])
+    assert done.exit_code == 1, done.output
+    assert isinstance(done.exception, SystemExit), done.exception
+    assert f"benchmark results {saved}" in done.output and says in done.output
+
+
+def test_a_benchmark_file_of_another_stack_is_refused(results, tmp_path):
+    (results / "local-demo.benchmark.json").replace(results / "gcp-demo.benchmark.json")
+    done = CliRunner().invoke(main, ["compare", "gcp-demo", "--results", str(results),
+                                     "--out", str(tmp_path / "report.html")])
+    assert done.exit_code == 1, done.output
+    assert "are a run of stack 'local-demo', not 'gcp-demo'" in done.output
 
 
 # the report in a real browser ------------------------------------------------------------------
 
-# Reads where each chart sits after layout, for the test only (the report itself has no script).
+# Reads where each chart sits after layout, and where each legend swatch and label were drawn
+# (in the chart's own pixels), for the test only (the report itself has no script).
 RECTS_SCRIPT = """<script>
+function span(element) {
+  if (!element) { return null; }
+  var box = element.getBBox();
+  return [box.x, box.x + box.width];
+}
 document.body.setAttribute("data-rects", JSON.stringify(Array.from(
   document.querySelectorAll("svg.chart"), function (svg) {
     var r = svg.getBoundingClientRect();
-    return {id: svg.id, x: r.left, y: r.top, width: r.width, height: r.height};
+    var swatches = svg.querySelectorAll("rect.legend-swatch");
+    var legend = Array.from(svg.querySelectorAll("text.legend"), function (text, index) {
+      return {name: text.textContent, swatch: span(swatches[index]), label: span(text)};
+    });
+    return {id: svg.id, x: r.left, y: r.top, width: r.width, height: r.height, legend: legend};
   })));
 </script>"""
 
@@ -165,7 +280,7 @@ def _near(pixel, colour, tolerance: int = 6) -> bool:
 
 def test_the_report_opens_in_chromium_with_every_chart_drawn(screenshot):
     image, rects = screenshot
-    assert set(rects) == {"chart-throughput", "chart-latency", "chart-cost",
+    assert set(rects) == {"chart-throughput", "chart-latency", "chart-error-rate", "chart-cost",
                           "chart-cost-per-million"}
     for chart_id, rect in rects.items():
         assert rect["width"] > 300 and rect["height"] > 80, chart_id
@@ -188,6 +303,13 @@ def test_the_report_opens_in_chromium_with_every_chart_drawn(screenshot):
     assert bar_columns(image, latency, aws_p99) == pytest.approx(plot * 0.0893 / 0.2150, abs=2)
     assert bar_columns(image, latency, aws) == pytest.approx(plot * 0.0212 / 0.2150, abs=2)
 
+    # error rate: local's 768 of 192,060 requests is the highest, aws's 666 of 555,120 less
+    errors = rects["chart-error-rate"]
+    assert bar_columns(image, errors, local) == pytest.approx(plot, abs=2)
+    assert bar_columns(image, errors, aws) == pytest.approx(
+        plot * (666 / 555_120) / (768 / 192_060), abs=2)
+    assert bar_columns(image, errors, azure) == 0
+
     # cost per month: aws and azure drawn, the free local stack has a bar of no length
     monthly = rects["chart-cost"]
     assert bar_columns(image, monthly, aws) == pytest.approx(plot, abs=2)
@@ -197,6 +319,38 @@ def test_the_report_opens_in_chromium_with_every_chart_drawn(screenshot):
     # cost per million requests: only aws costs anything per request
     per_million = rects["chart-cost-per-million"]
     assert bar_columns(image, per_million, aws) == pytest.approx(plot, abs=2)
+
+
+def legend_gaps(rect: dict) -> list[tuple[str, float, float]]:
+    """(label, pixels from its swatch to it, pixels from the previous label to its swatch)."""
+    gaps, previous_end = [], None
+    for entry in rect["legend"]:
+        assert entry["swatch"] is not None, f"{rect['id']}: no swatch for {entry['name']}"
+        swatch_start, swatch_end = entry["swatch"]
+        label_start, label_end = entry["label"]
+        after_previous = swatch_start - previous_end if previous_end is not None else None
+        gaps.append((entry["name"], label_start - swatch_end, after_previous))
+        assert label_end <= rect["width"], f"{rect['id']}: {entry['name']} is cut off"
+        previous_end = label_end
+    return gaps
+
+
+def test_legend_swatches_sit_apart_from_their_labels_as_drawn(screenshot, results, tmp_path):
+    """Measured in the browser's own font: each swatch clearly beside its label, and clearly
+    apart from the previous one."""
+    _, rects = screenshot
+    page = tmp_path / "run.html"
+    page.write_text(compare.render_benchmark_html(
+        saved_run("aws-demo", "aws", **RUNS["aws-demo"])))
+    _, single = drawn(page, tmp_path)
+    for rect, names in ((rects["chart-latency"], ["p50", "p99"]),
+                        (single["chart-latency"], ["p50", "p90", "p99", "max"])):
+        gaps = legend_gaps(rect)
+        assert [name for name, _, _ in gaps] == names
+        for name, to_label, after_previous in gaps:
+            assert 3 <= to_label <= 8, (name, to_label)
+            assert after_previous is None or after_previous >= 3 * to_label, (name, gaps)
+    assert all(not rects[chart]["legend"] for chart in rects if chart != "chart-latency")
 
 
 def test_a_chart_without_data_draws_no_bars(tmp_path, project_root):

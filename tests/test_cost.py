@@ -3,7 +3,9 @@ must move the figure, and nothing in the graph left out of the account."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from cncfdemo.cli import main
 from cncfdemo.harness import Resource, Run
 from cncfdemo.pricing import HOURS_PER_MONTH, PricingError
 from cncfdemo.pricing import refresh as price_refresh
+from stacks.cluster import not_built
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pricing"
 STACKS = ("aws-demo", "azure-demo", "gcp-demo", "equinix-demo", "local-demo")
@@ -111,6 +114,12 @@ def test_the_local_stack_is_free_and_counts_its_kind_nodes(program_run):
 
 # stacks that are not built are planned, and say so ---------------------------------------------
 
+def test_every_unbuilt_provider_is_recognised_as_planned():
+    """The stop of an unbuilt provider is told apart from a broken program by its words."""
+    for provider in ("azure", "gcp", "equinix"):
+        assert cost.NOT_BUILT in str(not_built(provider)), provider
+
+
 @pytest.mark.parametrize(("stack", "hourly"), [
     # 1 x Standard_B2s 0.0416 + 3 x Standard_D2s_v5 0.096, eastus
     ("azure-demo", 0.0416 + 3 * 0.096),
@@ -189,6 +198,55 @@ def test_claim_templates_and_load_balancer_services_are_priced():
     assert result.free == {"Kubernetes objects (run on the nodes)": ["internal", "sc"]}
 
 
+# us-east-1 (cncfdemo/pricing/aws.json):
+#   NAT gateway 0.045 /h; Elastic IP 0.005 /h
+#   bastion: t3.small 0.0208 /h, a public IPv4 0.005 /h, root gp3 20 GB at 0.08 and an io1
+#     100 GB data disk at 0.125 per GB-month                    = 1.60 + 12.50 /month
+#   worker: t3.medium 0.0416 /h; its root disk is sized by its image, so it is not counted
+#   volumes: st1 500 GB at 0.045, and 50 GB of the default gp2 at 0.10  = 22.50 + 5.00 /month
+NETWORK_AND_EC2_HOURLY = 0.045 + 0.005 + 0.0208 + 0.005 + 0.0416
+NETWORK_AND_EC2_MONTHLY_FIXED = 20 * 0.08 + 100 * 0.125 + 500 * 0.045 + 50 * 0.10
+
+
+def test_nat_gateways_addresses_instances_and_volumes_are_priced():
+    run = Run(stack="t", outputs={}, secret_outputs=set(), secret_values=set(), resources=[
+        _resource("aws:ec2/natGateway:NatGateway", "nat", {
+            "allocationId": "eipalloc-0", "subnetId": "subnet-0"}),
+        _resource("aws:ec2/eip:Eip", "nat-address", {"domain": "vpc"}),
+        _resource("aws:ec2/instance:Instance", "bastion", {
+            "instanceType": "t3.small", "associatePublicIpAddress": True,
+            "rootBlockDevice": {"volumeSize": 20.0, "volumeType": "gp3"},
+            "ebsBlockDevices": [{"deviceName": "/dev/sdf", "volumeSize": 100.0,
+                                 "volumeType": "io1"}]}),
+        _resource("aws:ec2/instance:Instance", "worker", {"instanceType": "t3.medium"}),
+        _resource("aws:ebs/volume:Volume", "archive", {
+            "availabilityZone": "us-east-1a", "size": 500.0, "type": "st1"}),
+        _resource("aws:ebs/volume:Volume", "scratch", {
+            "availabilityZone": "us-east-1a", "size": 50.0}),
+    ])
+    result = cost.from_run(run, aws_book())
+    assert sorted((i.category, i.resource, i.what, i.quantity, i.price.amount)
+                  for i in result.items) == sorted([
+        (cost.ADDRESSES, "bastion", "public IPv4", 1, 0.005),
+        (cost.ADDRESSES, "nat-address", "public IPv4", 1, 0.005),
+        (cost.DISKS, "archive", "st1 500 GB", 500, 0.045),
+        (cost.DISKS, "bastion", "gp3 20 GB x 1", 20, 0.08),
+        (cost.DISKS, "bastion", "io1 100 GB x 1", 100, 0.125),
+        (cost.DISKS, "scratch", "gp2 50 GB", 50, 0.10),
+        (cost.MACHINES, "bastion", "t3.small", 1, 0.0208),
+        (cost.MACHINES, "worker", "t3.medium", 1, 0.0416),
+        (cost.NAT_GATEWAYS, "nat", "NAT gateway", 1, 0.045),
+    ])
+    assert result.by_category()[cost.NAT_GATEWAYS] == pytest.approx(0.045)
+    assert result.by_category()[cost.ADDRESSES] == pytest.approx(2 * 0.005)
+    assert result.by_category()[cost.DISKS] * HOURS_PER_MONTH == pytest.approx(41.6)
+    assert result.monthly == pytest.approx(
+        NETWORK_AND_EC2_HOURLY * 730 + NETWORK_AND_EC2_MONTHLY_FIXED)  # 127.302
+    assert result.monthly == pytest.approx(127.302, abs=1e-9)
+    assert [(u.resource, u.reason) for u in result.unpriced] == [
+        ("worker", "its root volume size comes from the machine image: not counted")]
+
+
 def test_storage_sizes_read_like_kubernetes():
     assert cost.storage_gib("10Gi") == 10
     assert cost.storage_gib("512Mi") == 0.5
@@ -214,6 +272,27 @@ def test_the_command_prints_text_and_json():
     assert (data["basis"], data["note"]) == ("planned", "planned from configuration, stack not "
                                              "built")
     assert data["hoursPerMonth"] == 730 and data["monthly"] == pytest.approx(240.608)
+
+
+def test_the_refresh_prices_flag_prices_from_the_fetched_lists(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("the test reached for the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(price_refresh, "fetch_url", _served(_aws_files(tmp_path)))
+    done = CliRunner().invoke(main, ["cost", "--stack", "aws-demo", "--refresh-prices", "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.output)
+    machines = {i["what"]: i["price"] for i in data["items"] if i["category"] == cost.MACHINES}
+    assert (machines["t3.medium"]["price"], machines["t3.large"]["price"]) == (0.0418, 0.0835)
+    assert machines["t3.large"]["source"].endswith("/AmazonEC2/20261101000000/us-east-1/index.json")
+    assert machines["t3.large"]["taken"] == datetime.date.today().isoformat()
+    # aws-demo's figure by hand (above) at the served prices: machines 0.0418 + 3 x 0.0835,
+    # the NLB 0.023, two classic 0.026, ten addresses 0.005; 196 GB of gp3 at 0.081 and the
+    # zone's 0.50 a month
+    hourly = 0.0418 + 3 * 0.0835 + 0.023 + 2 * 0.026 + 10 * 0.005
+    assert data["monthly"] == pytest.approx(hourly * 730 + 196 * 0.081 + 0.50, abs=1e-4)
+    assert data["monthly"] != pytest.approx(AWS_MONTHLY, abs=1)
 
 
 def test_the_command_names_an_unknown_stack():
