@@ -65,6 +65,8 @@ class Run:
     secret_outputs: set[str]
     secret_values: set[str]
     warnings: list[str] = field(default_factory=list)
+    # Provider functions the program called, as (token, arguments), in call order.
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -234,5 +236,6 @@ def run_program(
         secret_outputs=secret_outputs,
         secret_values={s for s in secrets if s},
         warnings=warnings.messages,
+        calls=list(mocks.calls),
     )
 

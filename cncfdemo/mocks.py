@@ -289,10 +289,14 @@ def _without_secret_wrappers(value):
 
 
 class DemoMocks(pulumi.runtime.Mocks):
-    """Mocks for the whole program; records every secret value it hands out."""
+    """Mocks for the whole program; records every secret value it hands out and every provider
+    function the program calls."""
 
     def __init__(self) -> None:
         self.secret_values: set[str] = set()
+        # (token, arguments) in call order: the answers are canned, so what a lookup asked for
+        # (an image's owner and filters, say) is the only thing a test can check about it.
+        self.calls: list[tuple[str, dict]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs = args.inputs
@@ -312,5 +316,6 @@ class DemoMocks(pulumi.runtime.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append((args.token, dict(args.args)))
         answer = INVOKES.get(args.token)
         return answer(args.args) if answer else {}

@@ -97,7 +97,8 @@ def create_cluster(settings: Settings) -> Cluster:
         ssh_allowed_cidrs=aws.ssh_allowed_cidrs,
     ))
     api = ApiLoadBalancer(f"{name}-api", ApiLoadBalancerArgs(
-        cluster_name=name, vpc_id=network.vpc_id, subnet_ids=network.subnet_ids))
+        cluster_name=name, vpc_id=network.vpc_id, subnet_ids=network.subnet_ids,
+        routes_to_internet=network.routes_to_internet))
     api_endpoint = pulumi.Output.concat("https://", api.dns_name, f":{API_PORT}")
 
     bootstrap = ClusterBootstrap(f"{name}-bootstrap", ClusterBootstrapArgs(

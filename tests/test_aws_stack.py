@@ -53,6 +53,39 @@ def urn_of_provider_ref(ref: str) -> str:
     return ref.rsplit("::", 1)[0]
 
 
+def created_before(run: harness.Run, resource: harness.Resource) -> set[str]:
+    """The URNs the engine creates before `resource`, and so deletes after it: its
+    dependencies, parent and provider, followed transitively."""
+    by_urn = {r.urn: r for r in run.resources}
+    found: set[str] = set()
+    pending = [resource]
+    while pending:
+        current = pending.pop()
+        provider = urn_of_provider_ref(current.provider) if current.provider else ""
+        for urn in (*current.dependencies, current.parent, provider):
+            if urn and urn not in found:
+                found.add(urn)
+                if urn in by_urn:
+                    pending.append(by_urn[urn])
+    return found
+
+
+def routes_to_internet(run: harness.Run) -> set[str]:
+    """The internet gateway, the route table holding the default route, its associations."""
+    found = {r.urn for r in run.resources if r.type in (
+        "aws:ec2/internetGateway:InternetGateway", "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation")}
+    assert len(found) == 4, sorted(found)  # one gateway, one table, one association per zone
+    return found
+
+
+def mocked_output(resource: harness.Resource, key: str):
+    """What the mock cloud answered for `key` of a resource that echoes its inputs."""
+    from cncfdemo.mocks import _aws
+
+    return _aws(resource.type, resource.name, resource.plain_inputs)[key]
+
+
 def api_rules(run: harness.Run) -> list[harness.Resource]:
     return [r for r in run.of_type(INGRESS) if r.inputs.get("fromPort") == 6443]
 
@@ -119,17 +152,45 @@ def test_root_volume_size_setting(program_run):
     assert {g["diskGb"] for g in run.outputs["nodeGroups"]} == {50}
 
 
-def test_stock_image_is_debian_12_by_owner_and_name(run):
-    # The mocks answer any lookup; the lookup itself is what the stack asks AWS.
-    from components.aws.image import DEBIAN_NAME, DEBIAN_OWNER, architecture
+GET_AMI = "aws:ec2/getAmi:getAmi"
 
-    assert DEBIAN_OWNER == "136693071363"
-    assert DEBIAN_NAME.format(arch="amd64") == "debian-12-amd64-*"
-    assert architecture("t3.medium") == "x86_64"
-    assert architecture("m7g.large") == "arm64"
-    assert architecture("g5.xlarge") == "x86_64"
+
+def test_stock_image_is_debian_12_by_owner_and_name(program_run):
+    # The mocks answer any lookup alike; what the stack asks AWS is the lookup's arguments.
+    run = program_run(STACK, minionSize="m7g.large")
+    lookups = [args for token, args in run.calls if token == GET_AMI]
+    assert len(lookups) == 2, run.calls  # masters (t3.medium), then minions (m7g.large)
+    for args, debian_arch, arch in zip(lookups, ("amd64", "arm64"), ("x86_64", "arm64"),
+                                       strict=True):
+        assert args["owners"] == ["136693071363"], args  # Debian's own account
+        assert args["mostRecent"] is True, args
+        filters = {f["name"]: f["values"] for f in args["filters"]}
+        assert filters == {
+            "name": [f"debian-12-{debian_arch}-*"],
+            "architecture": [arch],
+            "virtualization-type": ["hvm"],
+            "root-device-type": ["ebs"],
+        }, args
     for role in ROLES:
         assert template_of(run, role).inputs["imageId"] == "ami-0mockdebian000000"
+
+
+def test_architecture_follows_the_instance_family():
+    from components.aws.image import architecture
+
+    assert architecture("t3.medium") == "x86_64"
+    assert architecture("m7g.large") == "arm64"
+    assert architecture("c7gn.xlarge") == "arm64"
+    assert architecture("g5.xlarge") == "x86_64"
+
+
+def test_prebuilt_image_is_looked_up_by_its_id_only(program_run):
+    run = program_run(STACK, nodeImage="ami-0123456789abcdef0")
+    lookups = [args for token, args in run.calls if token == GET_AMI]
+    assert len(lookups) == 2, run.calls
+    for args in lookups:
+        assert "owners" not in args, args
+        assert args["filters"] == [{"name": "image-id", "values": ["ami-0123456789abcdef0"]}]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -250,6 +311,14 @@ def test_api_load_balancer_is_a_public_nlb_with_a_readiness_health_check(run):
         run.outputs["apiEndpoint"].endswith(".amazonaws.com:6443")
 
 
+def test_api_load_balancer_waits_for_the_internet_gateway(run):
+    # AWS refuses an internet-facing load balancer (InvalidSubnet) in a VPC without an
+    # attached gateway; the subnets alone can exist before it.
+    balancer = one(run, "aws:lb/loadBalancer:LoadBalancer")
+    missing = routes_to_internet(run) - created_before(run, balancer)
+    assert missing == set(), f"{balancer.urn} may be created before {sorted(missing)}"
+
+
 def test_load_balancer_names_fit_aws_limits():
     from components.aws.tags import limited_name
 
@@ -285,14 +354,28 @@ def test_event_rule_matches_the_two_groups_launches_and_terminations(run):
 def test_both_rules_invoke_the_function_with_permission(run):
     function = one(run, "aws:lambda/function:Function")
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function.inputs['name']}"
-    targets = run.of_type("aws:cloudwatch/eventTarget:EventTarget")
-    assert len(targets) == 2 and all(t.inputs["arn"] == arn for t in targets)
+    rules = run.of_type("aws:cloudwatch/eventRule:EventRule")
+    rule_arns = {mocked_output(rule, "arn"): rule for rule in rules}
+    assert len(rules) == 2 and len(rule_arns) == 2, "the mock gives both rules one ARN"
+
     permissions = run.of_type("aws:lambda/permission:Permission")
     assert len(permissions) == 2
     for permission in permissions:
         assert permission.inputs["principal"] == "events.amazonaws.com", permission.urn
-        assert permission.inputs["sourceArn"].startswith("arn:aws:cloudwatch:"), permission.urn
         assert permission.inputs["function"] == function.inputs["name"], permission.urn
+        assert permission.inputs["action"] == "lambda:InvokeFunction", permission.urn
+    assert {p.inputs["sourceArn"] for p in permissions} == set(rule_arns)
+
+    # each rule has one target, the function, added once the rule may invoke it
+    targets = run.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert len(targets) == 2
+    for rule_arn, rule in rule_arns.items():
+        of_rule = [t for t in targets if t.inputs["rule"] == mocked_output(rule, "name")]
+        assert len(of_rule) == 1, f"{rule.urn} has targets {[t.urn for t in of_rule]}"
+        target = of_rule[0]
+        assert target.inputs["arn"] == arn, target.urn
+        (permission,) = [p for p in permissions if p.inputs["sourceArn"] == rule_arn]
+        assert permission.urn in target.dependencies, f"{target.urn} may fire unpermitted"
 
 
 def test_groups_wait_for_the_dns_rules(run):
@@ -452,6 +535,14 @@ def test_workloads_are_deleted_before_the_controllers_and_the_release(run):
     assert workload_objects
     for resource in workload_objects:
         assert urn_of_provider_ref(resource.provider) == workloads_provider.urn, resource.urn
+
+
+def test_release_runs_before_the_network_is_deleted(run):
+    # Load balancers Kubernetes made hold public addresses in the subnets, and AWS refuses to
+    # detach a gateway while any are mapped: the routes go only after the release removed them.
+    release = run.named(f"{CLUSTER}-cloud-release")
+    missing = routes_to_internet(run) - created_before(run, release)
+    assert missing == set(), f"{sorted(missing)} may be deleted before {release.urn} runs"
 
 
 # secrets

@@ -374,3 +374,112 @@ def test_a_node_that_joined_before_does_nothing_at_reboot(node, script):
     result = node.run(script, node_ip="10.0.9.8")
     assert result.returncode == 0, result.stderr
     assert node.calls("kubeadm") == []
+
+
+# the install script, run with stand-ins
+
+# Every program the install script calls that would reach the network or change the machine
+# records its arguments under $STUB_DIR instead; a download writes a placeholder key.
+INSTALL_STAND_INS = {
+    "curl": """
+        echo "$*" >> "$STUB_DIR/curl.calls"
+        while [ $# -gt 0 ]; do
+            [ "$1" = --output ] && echo "placeholder key" > "$2"
+            shift
+        done
+    """,
+    "containerd": """
+        echo "$*" >> "$STUB_DIR/containerd.calls"
+        echo '  SystemdCgroup = false'
+    """,
+    "kubeadm": """
+        echo "$*" >> "$STUB_DIR/kubeadm.calls"
+        echo "v$KUBERNETES_VERSION"
+    """,
+    **{tool: 'echo "$*" >> "$STUB_DIR/' + tool + '.calls"\n'
+       for tool in ("apt-get", "apt-mark", "gpg", "modprobe", "swapoff", "sysctl", "systemctl")},
+}
+
+# Mounted over /etc in a mount namespace of its own, so what the script writes there lands in
+# the test's folder; the script stops before its first step if the mount fails.
+OVERLAY_ETC = """set -eu
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
+exec bash "$2"
+"""
+
+
+def run_install_script(root: Path, script: str, settings: dict[str, str]) -> Path:
+    """Runs `script` (its text) as a node would, with `settings` as its only environment;
+    returns the folder holding what it wrote to /etc."""
+    unshare = require_tool("unshare")
+    stubs, bin_dir = root / "stubs", root / "bin"
+    for folder in (stubs, bin_dir, root / "upper", root / "work"):
+        folder.mkdir()
+    for name, body in INSTALL_STAND_INS.items():
+        path = bin_dir / name
+        path.write_text("#!/bin/bash\n" + textwrap.dedent(body).lstrip("\n"))
+        path.chmod(0o755)
+    (root / "install-kubernetes.sh").write_text(script)
+    (root / "overlay-etc.sh").write_text(OVERLAY_ETC)
+
+    # Without root, a user namespace of its own lets the script mount its /etc.
+    user = [] if os.geteuid() == 0 else ["--map-root-user"]
+    result = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", *user, "bash",
+         str(root / "overlay-etc.sh"), str(root), str(root / "install-kubernetes.sh")],
+        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_DIR": str(stubs), **settings},
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return root / "upper"
+
+
+def stand_in_calls(root: Path, tool: str) -> list[str]:
+    path = root / "stubs" / f"{tool}.calls"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def env_file(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and line[0] != "#")
+    return {key: value for key, value in pairs}
+
+
+def install_paths(program_run) -> dict[str, tuple[str, dict[str, str]]]:
+    """The install script and its settings on each path: cncfdemo-install.service at boot
+    (both from the aws-demo user-data) and the Packer template (the repository's script,
+    with only the version, as packer/node-image.pkr.hcl passes it)."""
+    masters = next(t for t in render.user_data(program_run("aws-demo")).values()
+                   if "/etc/sysconfig/kubernetes-master" in written_files(t))
+    files = written_files(masters)
+    settings = env_file(files["/etc/sysconfig/kubernetes-cluster"])
+    packer_script = (cloud_init.SCRIPTS_DIR / "install-kubernetes.sh").read_text()
+    return {
+        "user-data": (files["/usr/local/lib/cncfdemo/install-kubernetes.sh"], settings),
+        "packer": (packer_script, {"KUBERNETES_VERSION": settings["KUBERNETES_VERSION"]}),
+    }
+
+
+@pytest.mark.parametrize("path", ["user-data", "packer"])
+def test_install_script_uses_the_minor_repository_of_pkgs_k8s_io(program_run, tmp_path, path):
+    script, settings = install_paths(program_run)[path]
+    version = settings["KUBERNETES_VERSION"]
+    repository = "https://pkgs.k8s.io/core:/stable:/v{}.{}/deb/".format(*version.split(".")[:2])
+
+    etc = run_install_script(tmp_path, script, settings)
+
+    downloads = {call.split()[-3]: call.split()[-1] for call in stand_in_calls(tmp_path, "curl")}
+    assert downloads == {
+        f"{repository}Release.key": "/etc/apt/keyrings/kubernetes.asc",
+        "https://download.docker.com/linux/debian/gpg": "/etc/apt/keyrings/containerd.asc",
+    }
+    assert (etc / "apt/keyrings/kubernetes.asc").is_file()
+    assert (etc / "apt/sources.list.d/kubernetes.list").read_text() == (
+        f"deb [signed-by=/etc/apt/keyrings/kubernetes.asc] {repository} /\n")
+
+    assert stand_in_calls(tmp_path, "apt-get") == [
+        "update -q",
+        "install -y -q --no-install-recommends containerd.io=2.* "
+        f"kubelet={version}-* kubeadm={version}-* kubectl={version}-*",
+    ]
+    assert stand_in_calls(tmp_path, "apt-mark")[-1] == "hold kubelet kubeadm kubectl containerd.io"
+    assert "SystemdCgroup = true" in (etc / "containerd/config.toml").read_text()
+    assert stand_in_calls(tmp_path, "gpg") == []

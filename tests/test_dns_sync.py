@@ -13,7 +13,8 @@ import json
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import boto3
@@ -412,6 +413,111 @@ def test_scheduled_run_repairs_drift(world: World) -> None:
 
     # Nothing drifted: the periodic run writes nothing.
     assert invoke(scheduled())["changed"] == 0
+
+
+# overlapping invocations: the groups change between the read and the write
+
+class GroupsChangeBeforeWrites:
+    """The function's Route53 client, with `before(n)` run ahead of its n-th record change:
+    what the groups, or another invocation, did between this invocation's read and its write."""
+
+    def __init__(self, route53: object, before: Callable[[int], None]) -> None:
+        self._route53 = route53
+        self._before = before
+        self.actions: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._route53, name)
+
+    def change_resource_record_sets(self, **kwargs: object) -> dict:
+        self.actions += [change["Action"] for change in kwargs["ChangeBatch"]["Changes"]]
+        self._before(len(self.actions))
+        return self._route53.change_resource_record_sets(**kwargs)
+
+
+@pytest.fixture
+def interleave(monkeypatch: pytest.MonkeyPatch) -> Callable:
+    """`interleave(before)`: the next invocation's writes are preceded by `before(n)`; any
+    invocation started inside `before` gets the usual clients."""
+    create = dns_sync.Clients.create
+
+    def wrap(before: Callable[[int], None]) -> GroupsChangeBeforeWrites:
+        wrapped: list[GroupsChangeBeforeWrites] = []
+
+        def create_once(session: boto3.session.Session | None = None) -> dns_sync.Clients:
+            clients = create(session)
+            if wrapped:
+                return clients
+            wrapped.append(GroupsChangeBeforeWrites(clients.route53, before))
+            return replace(clients, route53=wrapped[0])
+
+        monkeypatch.setattr(dns_sync.Clients, "create", staticmethod(create_once))
+        return lambda: wrapped[0]
+
+    return wrap
+
+
+def test_an_invocation_that_read_earlier_and_writes_last_rewrites(world: World,
+                                                                   interleave) -> None:
+    masters = world.group(CLUSTER, "masters")
+    first, _ = world.scale(masters, 2)
+    later: list[dict] = []
+
+    def another_launch_and_its_invocation(write: int) -> None:
+        if write == 1:
+            new, _ = world.scale(masters, 3)
+            later.append(invoke(launched(masters, new[0])))
+
+    earlier = interleave(another_launch_and_its_invocation)
+    summary = invoke(launched(masters, first[0]))
+
+    expected = world.serving_addresses(masters)
+    assert len(expected) == 3
+    assert later[0]["records"][0]["addresses"] == expected
+    assert world.addresses("masters") == expected
+    # the earlier invocation wrote its two addresses over the later three, then repaired that
+    assert earlier().actions == ["UPSERT", "UPSERT"]
+    assert summary["records"][0]["addresses"] == expected
+
+
+def test_a_group_emptied_during_the_write_loses_its_record(world: World, interleave) -> None:
+    minions = world.group(CLUSTER, "minions")
+    new, _ = world.scale(minions, 2)
+
+    def scale_to_zero(write: int) -> None:
+        if write == 1:
+            world.scale(minions, 0)
+
+    writes = interleave(scale_to_zero)
+    summary = invoke(launched(minions, new[0]))
+
+    assert world.record("minions") is None
+    assert writes().actions == ["UPSERT", "DELETE"]
+    assert summary["records"][0]["action"] == "DELETE"
+    assert summary["records"][0]["addresses"] == []
+
+
+def test_groups_that_keep_changing_stop_the_rewrites_and_leave_them_to_the_next_run(
+        world: World, interleave, capsys) -> None:
+    masters = world.group(CLUSTER, "masters")
+    new, _ = world.scale(masters, 1)
+
+    def launch_one_more(write: int) -> None:
+        world.scale(masters, 1 + write)
+
+    writes = interleave(launch_one_more)
+    capsys.readouterr()
+    invoke(launched(masters, new[0]))
+
+    assert writes().actions == ["UPSERT"] * dns_sync.MAX_WRITES
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["level"] for line in logged].count("WARNING") == 1
+    assert len(world.addresses("masters")) == dns_sync.MAX_WRITES
+    assert len(world.serving_addresses(masters)) == dns_sync.MAX_WRITES + 1
+
+    invoke(scheduled())
+
+    assert world.addresses("masters") == world.serving_addresses(masters)
 
 
 # throttling

@@ -22,10 +22,16 @@ class ApiLoadBalancerArgs:
     cluster_name: str
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
+    routes_to_internet: Sequence[pulumi.Resource]
+    """What makes the subnets public (Network.routes_to_internet): AWS refuses an
+    internet-facing load balancer in a VPC that has no internet gateway attached yet."""
 
     def __post_init__(self) -> None:
         if len(self.subnet_ids) < 2:
             raise ValueError("the API load balancer needs subnets in two zones")
+        if not self.routes_to_internet:
+            raise ValueError("routes_to_internet is empty: the load balancer could be created "
+                             "before its subnets are routed to an internet gateway")
 
 
 class ApiLoadBalancer(pulumi.ComponentResource):
@@ -49,7 +55,7 @@ class ApiLoadBalancer(pulumi.ComponentResource):
             # one master may sit in another zone than the load balancer node a client reaches
             enable_cross_zone_load_balancing=True,
             tags=cluster_tags(cluster, lb_name),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.routes_to_internet)),
         )
 
         # The API server answers /readyz to anonymous clients (kubeadm's default RBAC), so the

@@ -152,8 +152,9 @@ class NodeDns(pulumi.ComponentResource):
             code=function_code(),
             role=role.arn,
             timeout=60,
-            # No reserved concurrency: new accounts cannot reserve any. Two overlapping runs
-            # both rebuild the record from the groups' current state, so the later one is right.
+            # No reserved concurrency: new accounts cannot reserve any. Overlapping runs may
+            # finish in any order, so a run re-reads the groups after each write and writes
+            # again until the two agree (handler.reconcile_role): the last writer checks last.
             memory_size=128,
             environment={"variables": {
                 "ZONE_ID": zone.zone_id,

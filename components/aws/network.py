@@ -45,6 +45,11 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     cidr: str
     subnet_ids: list[pulumi.Output[str]]
+    routes_to_internet: list[pulumi.Resource]
+    """The gateway, the route table with the default route and the subnets' associations:
+    depend on them for anything that needs the subnets to reach, or be reached from, outside
+    (AWS refuses an internet-facing load balancer in a VPC without a gateway), and so be
+    deleted before them."""
 
     def __init__(self, name: str, args: NetworkArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -78,6 +83,7 @@ class Network(pulumi.ComponentResource):
         )
 
         self.subnet_ids = []
+        self.routes_to_internet = [gateway, routes]
         for zone, cidr in zip(args.zones, args.subnet_cidrs(), strict=False):
             subnet = ec2.Subnet(
                 f"{name}-public-{zone}",
@@ -85,8 +91,9 @@ class Network(pulumi.ComponentResource):
                 availability_zone=zone,
                 cidr_block=cidr,
                 map_public_ip_on_launch=True,
-                # Hostnames like i-0123456789abcdef0: the cloud controller manager finds a node
-                # by a name that is its instance ID (the OS hostname, kubelet's default).
+                # Private DNS names like i-0123456789abcdef0.ec2.internal. The user-data makes
+                # the full name the node's name (prefer_fqdn_over_hostname), and the cloud
+                # controller manager finds the instance behind a node by that private DNS name.
                 private_dns_hostname_type_on_launch="resource-name",
                 enable_resource_name_dns_a_record_on_launch=True,
                 # the cloud controller manager puts internet-facing load balancers here
@@ -94,13 +101,14 @@ class Network(pulumi.ComponentResource):
                       "kubernetes.io/role/elb": "1"},
                 opts=child,
             )
-            ec2.RouteTableAssociation(
+            association = ec2.RouteTableAssociation(
                 f"{name}-public-{zone}",
                 subnet_id=subnet.id,
                 route_table_id=routes.id,
                 opts=child,
             )
             self.subnet_ids.append(subnet.id)
+            self.routes_to_internet.append(association)
 
         self.vpc_id = vpc.id
         self.cidr = args.cidr

@@ -13,6 +13,12 @@ How
     or lost events cannot leave a wrong record; a record that already holds the right set is left
     alone.
 
+    Invocations overlap (a burst of launches, the scheduled run), and one that read the groups
+    earlier may write last. So after each write the groups are read again and the record rebuilt
+    until the two agree, at most `MAX_WRITES` times: whichever invocation writes last checks its
+    write against the groups as they are afterwards. Groups that keep changing for longer are
+    left to the invocation their next event starts, or to the scheduled run.
+
 Triggers (EventBridge)
     `aws.autoscaling` `EC2 Instance Launch Successful` / `EC2 Instance Terminate Successful`:
         reconcile the role of the event's group, if that group belongs to this cluster; groups of
@@ -74,6 +80,9 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": MAX_ATT
 
 # EC2 accepts at most 200 values per filter.
 EC2_FILTER_VALUES = 200
+
+# Writes of one role's record per invocation while the groups change underneath (see How).
+MAX_WRITES = 3
 
 LOG = logging.getLogger("dns_sync")
 
@@ -237,30 +246,59 @@ def _change(route53: Any, zone_id: str, action: str, record: dict, reason: str) 
 
 # reconcile
 
-def reconcile_role(role: str, settings: Settings, clients: Clients, reason: str) -> dict:
-    """Make the role's record hold exactly the addresses of its InService, running instances."""
-    groups = groups_of_role(clients.autoscaling, settings.cluster, role)
-    addresses = running_private_addresses(clients.ec2, in_service_instance_ids(groups))
-    name = settings.record_name(role)
-    current = current_record(clients.route53, settings.zone_id, name)
+def serving_addresses(clients: Clients, cluster: str, role: str) -> tuple[list[dict], list[str]]:
+    """The role's groups, and the addresses of their InService, running instances."""
+    groups = groups_of_role(clients.autoscaling, cluster, role)
+    return groups, running_private_addresses(clients.ec2, in_service_instance_ids(groups))
 
+
+def _make_record_hold(route53: Any, zone_id: str, name: str, addresses: list[str],
+                      current: dict | None, reason: str) -> str:
+    """Write the record so that it holds `addresses` (none: no record); the action taken."""
     if addresses and not _holds(current, addresses):
-        action = "UPSERT"
         desired = {"Name": name, "Type": "A", "TTL": RECORD_TTL,
                    "ResourceRecords": [{"Value": address} for address in addresses]}
-        _change(clients.route53, settings.zone_id, action, desired, reason)
-    elif not addresses and current is not None:
-        # DELETE must repeat the record's current value exactly, hence the read above.
-        action = "DELETE"
-        _change(clients.route53, settings.zone_id, action, current, reason)
-    else:
-        action = "NONE"
+        _change(route53, zone_id, "UPSERT", desired, reason)
+        return "UPSERT"
+    if not addresses and current is not None:
+        # DELETE must repeat the record's current value exactly, hence the read before.
+        _change(route53, zone_id, "DELETE", current, reason)
+        return "DELETE"
+    return "NONE"
+
+
+def reconcile_role(role: str, settings: Settings, clients: Clients, reason: str) -> dict:
+    """Make the role's record hold exactly the addresses of its InService, running instances."""
+    name = settings.record_name(role)
+    groups, addresses = serving_addresses(clients, settings.cluster, role)
+    current = current_record(clients.route53, settings.zone_id, name)
+    previous = _addresses_of(current) if current else []
+
+    action = "NONE"
+    for write in range(1, MAX_WRITES + 1):
+        written = _make_record_hold(clients.route53, settings.zone_id, name, addresses, current,
+                                    reason)
+        if written == "NONE":
+            break
+        action = written
+        groups, now = serving_addresses(clients, settings.cluster, role)
+        if now == addresses:
+            break
+        if write == MAX_WRITES:
+            _log(logging.WARNING, "groups still changing; the next event or scheduled run "
+                 "finishes the record", record=name, written=addresses, serving=now,
+                 writes=write)
+            break
+        _log(logging.INFO, "groups changed while the record was written; writing again",
+             record=name, written=addresses, serving=now)
+        addresses = now
+        current = current_record(clients.route53, settings.zone_id, name)
 
     result = {
         "record": name,
         "action": action,
         "addresses": addresses,
-        "previous": _addresses_of(current) if current else [],
+        "previous": previous,
         "groups": sorted(group["AutoScalingGroupName"] for group in groups),
     }
     _log(logging.INFO, "record changed" if action != "NONE" else "record already right", **result)
