@@ -47,8 +47,8 @@ class AwsSettings:
     root_volume_gb: int
 
 
-def read_aws_settings(read: Reader | None = None) -> AwsSettings:
-    read = read or Reader()
+def read_settings(read: Reader) -> AwsSettings:
+    """The AWS-only keys, their problems added to the shared settings' report."""
     region = (pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION")
               or os.environ.get("AWS_DEFAULT_REGION") or "")
     if not _REGION.match(region):
@@ -64,15 +64,6 @@ def read_aws_settings(read: Reader | None = None) -> AwsSettings:
         read.fail("awsPublicZone", f"{public_zone!r} is not a DNS zone name.")
 
     root_volume_gb = read.integer("awsRootVolumeGb", 8, 16384)
-    read.raise_problems()
-
-    if any(ipaddress.ip_network(c).prefixlen == 0 for c in ssh_allowed):
-        pulumi.log.warn("cncfdemo:awsSshAllowedCidrs opens SSH on every node to the whole "
-                        "Internet. Narrow it with `pulumi config set --path "
-                        "'cncfdemo:awsSshAllowedCidrs[0]' <your-address>/32`.")
-    if ssh_allowed and not ssh_key_name:
-        pulumi.log.warn("cncfdemo:awsSshAllowedCidrs is set but cncfdemo:awsSshKeyName is not: "
-                        "port 22 is open, yet no key is installed to log in with.")
     return AwsSettings(
         region=region,
         ssh_allowed_cidrs=ssh_allowed,
@@ -82,8 +73,19 @@ def read_aws_settings(read: Reader | None = None) -> AwsSettings:
     )
 
 
+def _warn_about_ssh(aws: AwsSettings) -> None:
+    if any(ipaddress.ip_network(c).prefixlen == 0 for c in aws.ssh_allowed_cidrs):
+        pulumi.log.warn("cncfdemo:awsSshAllowedCidrs opens SSH on every node to the whole "
+                        "Internet. Narrow it with `pulumi config set --path "
+                        "'cncfdemo:awsSshAllowedCidrs[0]' <your-address>/32`.")
+    if aws.ssh_allowed_cidrs and not aws.ssh_key_name:
+        pulumi.log.warn("cncfdemo:awsSshAllowedCidrs is set but cncfdemo:awsSshKeyName is not: "
+                        "port 22 is open, yet no key is installed to log in with.")
+
+
 def create_cluster(settings: Settings) -> Cluster:
-    aws = read_aws_settings()
+    aws: AwsSettings = settings.provider_settings
+    _warn_about_ssh(aws)
     name = settings.cluster_name
 
     zones = get_availability_zones(state="available").names[:ZONE_COUNT]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -96,14 +97,29 @@ def _server_of(kubeconfig: str, context: str | None = None) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class LocalSettings:
+    """What only the local stack reads."""
+
+    kubeconfig_context: str | None
+    kubeconfig_path: str
+    kind_node_image: str | None
+
+
+def read_settings(read: Reader) -> LocalSettings:
+    """The local-only keys, read with the shared settings' reader."""
+    return LocalSettings(
+        kubeconfig_context=read.text("localKubeconfigContext"),
+        kubeconfig_path=read.text("localKubeconfigPath") or "~/.kube/config",
+        kind_node_image=read.text("localKindNodeImage"),
+    )
+
+
 def create_cluster(settings: Settings) -> Cluster:
-    read = Reader()
-    context = read.text("localKubeconfigContext")
-    kubeconfig_path = read.text("localKubeconfigPath") or "~/.kube/config"
-    node_image = read.text("localKindNodeImage") or f"kindest/node:v{settings.kubernetes_version}"
-    read.raise_problems()
-    if context:
-        return _existing_context(settings, context, kubeconfig_path)
+    local: LocalSettings = settings.provider_settings
+    if local.kubeconfig_context:
+        return _existing_context(settings, local.kubeconfig_context, local.kubeconfig_path)
+    node_image = local.kind_node_image or f"kindest/node:v{settings.kubernetes_version}"
 
     kind = KindCluster(settings.cluster_name, KindClusterArgs(
         node_image=node_image,

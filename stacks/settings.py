@@ -7,6 +7,7 @@ are checked against it by the tests.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -151,6 +152,8 @@ class Settings:
     boinc_project_url: str
     boinc_image: str = "boinc/client:base-ubuntu"
     boinc_account_key: pulumi.Output[str] | None = field(default=None, compare=False)
+    # What only the chosen provider reads (its module's `read_settings`), or None.
+    provider_settings: Any = field(default=None, compare=False)
 
     @property
     def benchmark_seconds(self) -> int:
@@ -289,6 +292,14 @@ class Reader:
         return tuple(cidrs)
 
 
+def _provider_settings(provider: str, read: Reader) -> Any:
+    """The chosen provider's module reads its own keys into `read`; only that module is imported,
+    so a stack never loads another cloud's SDK."""
+    module = importlib.import_module(f"stacks.{provider}")
+    reader = getattr(module, "read_settings", None)
+    return reader(read) if reader else None
+
+
 def load(config: pulumi.Config | None = None, stack: str | None = None) -> Settings:
     """Read and validate the whole configuration; raise one SettingsError listing every problem."""
     config = config or pulumi.Config(NAMESPACE)
@@ -380,6 +391,8 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     node_image = read.text("nodeImage")
     boinc_account_key = read.secret_text("boincAccountKey")
 
+    # The provider's own keys join the same report, so one run names every problem.
+    provider_settings = _provider_settings(provider, read) if provider in PROVIDERS else None
     read.raise_problems()
 
     settings = Settings(
@@ -408,6 +421,7 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         boinc_project_url=boinc_url,
         boinc_image=boinc_image,
         boinc_account_key=boinc_account_key,
+        provider_settings=provider_settings,
     )
     if settings.api_open_to_world:
         pulumi.log.warn(

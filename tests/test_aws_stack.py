@@ -598,6 +598,16 @@ def test_bad_aws_setting_names_its_key(key, value):
     assert fix.startswith("`pulumi config set ") and f"cncfdemo:{key}" in fix, message
 
 
+def test_shared_and_aws_only_problems_are_reported_in_one_run():
+    # one run names every problem, the provider's own keys included, and creates nothing
+    with pytest.raises(harness.ProgramError) as caught:
+        harness.run_program(STACK, overrides={"cncfdemo:masterCount": "2",
+                                              "cncfdemo:awsRootVolumeGb": "2"})
+    paragraphs = str(caught.value).split("\n\n")
+    assert [p.split(":")[1] for p in paragraphs] == ["masterCount", "awsRootVolumeGb"]
+    assert caught.value.registered == []
+
+
 def test_without_a_public_zone_nothing_is_published(run):
     assert run.of_type("cncfdemo:aws:PublicNames") == []
     assert run.of_type("aws:route53/record:Record") == []
