@@ -74,32 +74,26 @@ def _mask_all(value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
-    value = unwrap(value)
+def _plain(value: Any, mask_short: bool = False, inside: bool = False) -> Any:
+    """The wire form as a plain object: secrets unwrapped, references as URNs, unknowns named.
+
+    With `mask_short`, secret strings too short for the text masker (it would hit innocent text)
+    are replaced where they stand; longer ones keep their context for the text masker."""
+    if is_secret(value):
+        return _plain(value.get("value"), mask_short, True)
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == RESOURCE_SIG:
+            return value.get("urn")
+        return {k: _plain(v, mask_short, inside) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, mask_short, inside) for v in value]
     if value == UNKNOWN:
         return COMPUTED
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
     if isinstance(value, float) and value.is_integer():
         # The wire form carries every number as a float; Kubernetes wants integers back.
         return int(value)
-    return value
-
-
-def _mask_short_secrets(value: Any, inside: bool = False) -> Any:
-    """Secret strings too short for the text masker (it would hit innocent text) are replaced
-    where they stand, as whole values; longer ones keep their context for the text masker."""
-    if is_secret(value):
-        return _mask_short_secrets(value.get("value"), True)
-    if isinstance(value, dict):
-        if value.get(SIG_KEY) == RESOURCE_SIG:
-            return value
-        return {k: _mask_short_secrets(v, inside) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_short_secrets(v, inside) for v in value]
-    if inside and isinstance(value, str) and value and len(value) < MIN_SECRET_LENGTH:
+    if mask_short and inside and isinstance(value, str) and value and (
+            len(value) < MIN_SECRET_LENGTH):
         return marker(value)
     return value
 
@@ -111,7 +105,7 @@ def kubernetes_object(resource: Resource) -> dict[str, Any]:
 
 def masked_object(resource: Resource) -> dict[str, Any]:
     """The object with its short secrets masked; the text masker takes the rest on write."""
-    return _plain(_mask_short_secrets(resource.inputs))
+    return _plain(resource.inputs, mask_short=True)
 
 
 def manifest_filename(obj: dict[str, Any]) -> str:

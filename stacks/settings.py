@@ -7,7 +7,6 @@ are checked against it by the tests.
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -150,7 +149,7 @@ class Settings:
     benchmark_on_up: bool
     prometheus_retention: str
     boinc_project_url: str
-    boinc_image: str = "boinc/client:base-ubuntu"
+    boinc_image: str
     boinc_account_key: pulumi.Output[str] | None = field(default=None, compare=False)
     # What only the chosen provider reads (its module's `read_settings`), or None.
     provider_settings: Any = field(default=None, compare=False)
@@ -295,8 +294,9 @@ class Reader:
 def _provider_settings(provider: str, read: Reader) -> Any:
     """The chosen provider's module reads its own keys into `read`; only that module is imported,
     so a stack never loads another cloud's SDK."""
-    module = importlib.import_module(f"stacks.{provider}")
-    reader = getattr(module, "read_settings", None)
+    from stacks.cluster import provider_module  # it imports this module: import when called
+
+    reader = getattr(provider_module(provider), "read_settings", None)
     return reader(read) if reader else None
 
 

@@ -124,17 +124,22 @@ def test_kubeconfig_output_is_masked_with_its_shape(program_run, rendered):
     assert len(outputs["kubeconfig"]) == len(run.outputs["kubeconfig"])
 
 
-def _project_copy(tmp_path: Path, project_root: Path, stack_file: str) -> Path:
+def _render_project_copy(tmp_path: Path, project_root: Path, stack_file: str):
+    """Render the stack `test-demo` of a copy of the project given `stack_file`; the command's
+    result and the folder it was asked to write."""
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(project_root / "Pulumi.yaml", project)
     shutil.copy(project_root / "__main__.py", project)
     (project / "Pulumi.test-demo.yaml").write_text(stack_file)
-    return project
+    out = tmp_path / "out"
+    result = cncfdemo("--project-dir", str(project), "render", "--stack", "test-demo",
+                      "--out", str(out))
+    return result, out
 
 
 def test_encrypted_config_values_are_secrets(tmp_path, project_root):
-    project = _project_copy(tmp_path, project_root, (
+    result, out = _render_project_copy(tmp_path, project_root, (
         "config:\n"
         "  cncfdemo:provider: local\n"
         "  cncfdemo:masterSize: kind-node\n"
@@ -143,9 +148,6 @@ def test_encrypted_config_values_are_secrets(tmp_path, project_root):
         "  cncfdemo:boincAccountKey:\n"
         "    secure: v1:c2VjcmV0LWJ1dC1lbmNyeXB0ZWQ=:AAAAAAAAAAAA\n"
     ))
-    out = tmp_path / "out"
-    result = cncfdemo("--project-dir", str(project), "render", "--stack", "test-demo",
-                      "--out", str(out))
     assert result.returncode == 0, result.stderr
     # the encrypted key was read (BOINC is deployed with it), yet never written
     assert (out / "manifests" / "background.deployment.boinc.yaml").exists()
@@ -184,10 +186,8 @@ def test_unknown_stack_is_a_clear_error(tmp_path):
 
 
 def test_malformed_stack_file_is_a_clear_error(tmp_path, project_root):
-    project = _project_copy(tmp_path, project_root, "config:\n  cncfdemo:provider: [local\n")
-    out = tmp_path / "out"
-    result = cncfdemo("--project-dir", str(project), "render", "--stack", "test-demo",
-                      "--out", str(out))
+    result, out = _render_project_copy(tmp_path, project_root,
+                                       "config:\n  cncfdemo:provider: [local\n")
     assert result.returncode != 0
     assert "Pulumi.test-demo.yaml is not valid YAML at line" in result.stderr
     assert "Traceback" not in result.stderr
@@ -195,7 +195,7 @@ def test_malformed_stack_file_is_a_clear_error(tmp_path, project_root):
 
 
 def test_config_error_is_a_clear_error_without_output(tmp_path, project_root):
-    project = _project_copy(tmp_path, project_root, (
+    result, out = _render_project_copy(tmp_path, project_root, (
         "config:\n"
         "  cncfdemo:provider: local\n"
         "  cncfdemo:masterSize: kind-node\n"
@@ -203,9 +203,6 @@ def test_config_error_is_a_clear_error_without_output(tmp_path, project_root):
         "  cncfdemo:masterCount: 2\n"
         "  cncfdemo:apiAllowedCidrs: [127.0.0.1/32]\n"
     ))
-    out = tmp_path / "out"
-    result = cncfdemo("--project-dir", str(project), "render", "--stack", "test-demo",
-                      "--out", str(out))
     assert result.returncode != 0
     assert "cncfdemo:masterCount" in result.stderr
     assert "Traceback" not in result.stderr
